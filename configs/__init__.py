@@ -1,0 +1,1 @@
+"""Hydra YAML configs, shipped as package data."""
