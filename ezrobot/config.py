@@ -1,0 +1,266 @@
+"""Typed configuration schema (Hydra structured configs), validation and derived values.
+
+The whole schema is one dataclass tree registered in Hydra's ConfigStore as ``base_config``; the YAML
+files under ``ezrobot/configs`` (``config.yaml`` and the ``experiment`` group) only override defaults.
+``load_config(overrides)`` composes, validates and returns a :class:`Config` object. Values that follow
+from others (total updates, the off-policy horizon's T, schedules in updates) are computed in one place,
+:func:`derive`, and never stored twice.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ezrobot.envs.spec import EnvConfig
+from ezrobot.mcts.config import SearchConfig
+from ezrobot.nets.config import ModelConfig
+from ezrobot.replay import ReplayConfig
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration error. Its message is one line naming the field and what is allowed."""
+
+
+@dataclass
+class TrainConfig:
+    """Learner and data-collection settings (the ``train`` group)."""
+
+    batch_size: int = 256
+    """Samples per gradient step."""
+    unroll_steps: int = 5
+    """K: dynamics unroll length for the losses."""
+    td_steps: int = 5
+    """n: bootstrap horizon of the value targets (the largest one when ``dynamic_td`` is on)."""
+    dynamic_td: bool = True
+    """EfficientZero off-policy correction: horizon clip(td_steps - floor(age / (0.3 T)), 1, td_steps)."""
+    value_target: str = "td"
+    """``td``: n-step targets from the target network; ``mixed``: EZ-V2 SVE for old data (see below)."""
+    mixed_value_t1: int = 40_000
+    """``mixed`` only: plain TD targets during the first T1 updates."""
+    mixed_value_t2: int = 20_000
+    """``mixed`` only: plain TD targets for the newest T2 transitions."""
+    replay_ratio: float = 1.0
+    """Gradient updates per agent step, held exactly during collection."""
+    start_transitions: int = 2000
+    """Agent steps collected with a uniformly random policy before learning starts."""
+    extra_updates: int = 0
+    """Updates run after the env-step budget is spent (the paper runs 20k more: 120k updates in all)."""
+    reanalyze_ratio: float = 0.99
+    """Fraction of each batch whose policy targets are recomputed by a fresh search with the target net."""
+    target_update_interval: int = 200
+    """Updates between copies of the online weights into the target network."""
+    selfplay_update_interval: int = 100
+    """Updates between refreshes of the weights used by self-play."""
+    num_envs: int = 1
+    """Environments stepped in lock-step by the in-process actor (one batched search for all)."""
+    value_prefix_loss_coeff: float = 1.0
+    """lambda_r: weight of the value-prefix (or reward) loss."""
+    value_loss_coeff: float = 0.25
+    """lambda_v: weight of the value loss."""
+    policy_loss_coeff: float = 1.0
+    """lambda_p: weight of the policy loss."""
+    consistency_loss_coeff: float = 2.0
+    """lambda_c: weight of the SimSiam temporal-consistency loss (0 disables it)."""
+    entropy_coeff: float = 0.0
+    """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
+    policy_loss: str = "auto"
+    """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
+    target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
+    actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
+    grad_clip: float = 5.0
+    """Global gradient-norm clip."""
+    dynamics_grad_scale: float = 0.5
+    """Scale of the gradient flowing back through each dynamics step."""
+    visit_temperatures: List[float] = field(default_factory=lambda: [1.0, 0.5, 0.25])
+    """Self-play visit-count temperatures, switched at ``temperature_milestones``."""
+    temperature_milestones: List[float] = field(default_factory=lambda: [0.5, 0.75])
+    """Fractions of the update budget at which the next temperature applies."""
+    augment: bool = True
+    """Random shift + intensity augmentation of both consistency views (pixel observations only)."""
+    bf16: bool = False
+    """bfloat16 autocast for the forward passes (CUDA or CPU)."""
+    channels_last: bool = False
+    """channels_last memory format for conv nets."""
+    compile: bool = False
+    """torch.compile the model's forward functions (CUDA recommended)."""
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule (the ``optim`` group)."""
+
+    optimizer: str = "sgd"
+    """``sgd`` (paper), ``adamw`` or ``adam``."""
+    lr: float = 0.2
+    """Peak learning rate."""
+    momentum: float = 0.9
+    """SGD momentum."""
+    weight_decay: float = 1e-4
+    """L2 weight decay (decoupled for AdamW)."""
+    warmup_steps: int = 1000
+    """Linear warm-up length in updates."""
+    lr_decay_steps: List[int] = field(default_factory=lambda: [100_000])
+    """Updates at which the learning rate is multiplied by ``lr_decay_rate``."""
+    lr_decay_rate: float = 0.1
+    """Step-decay factor."""
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation during and after training (the ``eval`` group)."""
+
+    interval: int = 5000
+    """Env steps between evaluations (one also runs at the end)."""
+    episodes: int = 10
+    """Episodes per evaluation (all run in parallel, deterministic search)."""
+    video: bool = False
+    """Save an mp4 of the first evaluation episode of each evaluation under ``<run_dir>/videos``."""
+    video_camera: str = ""
+    """Camera for evaluation videos (empty: the task's default)."""
+
+
+@dataclass
+class LogConfig:
+    """Logging and checkpointing (the ``log`` group)."""
+
+    checkpoint_interval: int = 5000
+    """Env steps between checkpoints (one is also written at each evaluation and at the end)."""
+    keep_checkpoints: int = 2
+    """How many checkpoints to keep (older ones are deleted after a new one is complete)."""
+    save_replay: bool = True
+    """Include the replay buffer in checkpoints (needed for an exact resume)."""
+    progress: bool = True
+    """Show a progress bar (env steps, updates/s, last eval)."""
+    tensorboard: bool = False
+    """Also write TensorBoard scalars (needs the ``tensorboard`` extra)."""
+
+
+@dataclass
+class Config:
+    """Root of the schema. Top-level keys are shared by every suite."""
+
+    task: str = "gym/CartPole-v1"
+    """What to train on: ``gym/<id>``, ``atari/<Game>``, ``dmc/<domain>-<task>``, a registered task name
+    (``ezrobot tasks list``) or a task file ``path/to/task.py``."""
+    env_steps: int = 10_000
+    """Total budget in environment (simulator) steps = agent steps x action repeat."""
+    seed: int = 0
+    """Seed of every random number generator of the run."""
+    run_dir: str = ""
+    """Run directory (empty: ``runs/<experiment>-<task>-s<seed>``). Re-running on it resumes."""
+    experiment: str = "cartpole"
+    """Preset the run started from (chosen with ``experiment=<name>``; informational once composed)."""
+    device: str = "auto"
+    """``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:<i>``."""
+    threads: int = 0
+    """torch CPU threads (0: torch's default)."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+_CHOICES = {
+    "train.value_target": ("td", "mixed"),
+    "train.policy_loss": ("auto", "ce", "best"),
+    "optim.optimizer": ("sgd", "adamw", "adam"),
+}
+_POSITIVE = (
+    "env_steps", "train.batch_size", "train.unroll_steps", "train.td_steps", "train.num_envs",
+    "eval.episodes", "eval.interval", "log.checkpoint_interval", "optim.lr", "replay.capacity",
+)
+_NON_NEGATIVE = (
+    "train.start_transitions", "train.extra_updates", "train.target_update_interval",
+    "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed",
+)
+
+
+def _get(cfg: Config, dotted: str):
+    obj = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: Config) -> None:
+    """Check cross-field constraints that the types cannot express.
+
+    Raises:
+        ConfigError: naming the first bad field, its value and what is allowed.
+    """
+    for key, allowed in _CHOICES.items():
+        value = _get(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+    for key in _POSITIVE:
+        if not _get(cfg, key) > 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
+    for key in _NON_NEGATIVE:
+        if _get(cfg, key) < 0:
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
+    if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
+        raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
+    if not cfg.train.replay_ratio > 0:
+        raise ConfigError(f"train.replay_ratio={cfg.train.replay_ratio!r} must be > 0 (updates per agent step)")
+    if len(cfg.train.visit_temperatures) != len(cfg.train.temperature_milestones) + 1:
+        raise ConfigError("train.visit_temperatures must have one more entry than train.temperature_milestones")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):
+        raise ConfigError(f"device={cfg.device!r} is not allowed; use auto, cpu, cuda or cuda:<index>")
+    _validate_nested(cfg)
+
+
+def _validate_nested(cfg: Config) -> None:
+    """Run the sub-configs' own validators where their modules provide one."""
+    for name in ("search", "model", "replay"):
+        sub = getattr(cfg, name)
+        check = getattr(sub, "validate", None)
+        if callable(check):
+            try:
+                check()
+            except ValueError as err:
+                raise ConfigError(f"{name}: {err}") from None
+
+
+def default_run_dir(cfg: Config) -> str:
+    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe."""
+    task = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.task.replace(".py", "")).strip("_")
+    return os.path.join("runs", f"{cfg.experiment}-{task}-s{cfg.seed}")
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Values computed from the config and the environment spec, in one place.
+
+    Attributes:
+        agent_steps: Agent-step budget (env_steps // action_repeat).
+        total_updates: Updates over the whole run (collection + extra updates).
+        td_horizon_T: T of the off-policy correction, in transitions (the agent-step budget).
+        temperature_steps: Update counts at which the visit temperature changes.
+    """
+
+    agent_steps: int
+    total_updates: int
+    td_horizon_T: int
+    temperature_steps: tuple
+
+
+def derive(cfg: Config, action_repeat: int) -> Derived:
+    """Compute derived values. ``action_repeat`` comes from the environment's spec."""
+    agent_steps = max(1, cfg.env_steps // action_repeat)
+    learn_steps = max(0, agent_steps - cfg.train.start_transitions)
+    total_updates = int(round(learn_steps * cfg.train.replay_ratio)) + cfg.train.extra_updates
+    temps = tuple(int(m * total_updates) for m in cfg.train.temperature_milestones)
+    return Derived(agent_steps, max(1, total_updates), agent_steps, temps)
+
+
+def suggest(value: str, allowed) -> str:
+    """``" (did you mean X?)"`` for a close match, else an empty string."""
+    close = difflib.get_close_matches(value, list(allowed), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -1,0 +1,120 @@
+"""Compose the run configuration with Hydra: ConfigStore schema + packaged YAML presets + CLI overrides."""
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import List, Sequence
+
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from ezrobot.config import Config, ConfigError, default_run_dir, suggest, validate
+
+_REGISTERED = False
+
+
+def _register() -> None:
+    global _REGISTERED
+    if not _REGISTERED:
+        ConfigStore.instance().store(name="base_config", node=Config)
+        _REGISTERED = True
+
+
+def experiments() -> List[str]:
+    """Names of the packaged presets (``configs/experiment/*.yaml``)."""
+    folder = resources.files("ezrobot.configs") / "experiment"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _check_overrides(overrides: Sequence[str]) -> None:
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"argument {item!r} is not an override; use key=value (e.g. seed=1)")
+        key, value = item.split("=", 1)
+        if key.lstrip("+~") == "experiment" and value not in experiments():
+            raise ConfigError(
+                f"experiment={value!r} is not a preset{suggest(value, experiments())}; "
+                f"choose one of {', '.join(experiments())}")
+
+
+def _one_line(err: Exception) -> str:
+    """Turn Hydra/OmegaConf exceptions into a single readable line."""
+    text = str(err)
+    cause = err.__cause__ or err.__context__
+    if cause is not None and type(err).__name__ == "ConfigCompositionException":
+        text = f"{text} {cause}"
+    text = re.sub(r"\s*full_key:.*", "", text, flags=re.S)
+    text = re.sub(r"\s+", " ", text).strip()
+    match = re.search(r"Key '([^']+)' is not in struct", text)
+    if match:
+        key = re.search(r"Could not override '([^']+)'", text)
+        name = key.group(1) if key else match.group(1)
+        return f"unknown config key {name!r}; see `ezrobot train --help` for the schema"
+    return text
+
+
+def load_config(overrides: Sequence[str] = ()) -> Config:
+    """Compose, type-check and validate the configuration.
+
+    Args:
+        overrides: Hydra overrides such as ``["experiment=atari_cpu", "task=atari/Pong", "seed=1"]``.
+
+    Returns:
+        A validated :class:`Config` (a plain dataclass instance) with ``run_dir`` filled in.
+
+    Raises:
+        ConfigError: one line naming the bad field or value and what is allowed.
+    """
+    _register()
+    _check_overrides(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="ezrobot.configs", version_base="1.3"):
+            node = compose(config_name="config", overrides=list(overrides))
+        cfg: Config = OmegaConf.to_object(node)
+    except ConfigError:
+        raise
+    except Exception as err:  # Hydra and OmegaConf raise many exception types; all are user errors here.
+        raise ConfigError(_one_line(err)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    if not cfg.run_dir:
+        cfg.run_dir = default_run_dir(cfg)
+    validate(cfg)
+    return cfg
+
+
+def to_yaml(cfg: Config) -> str:
+    """The resolved config as YAML (saved as ``<run_dir>/config.yaml``)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def from_yaml(text: str) -> Config:
+    """Read a saved ``config.yaml`` back into a :class:`Config`."""
+    _register()
+    schema = OmegaConf.structured(Config)
+    try:
+        merged = OmegaConf.merge(schema, OmegaConf.create(text))
+        return OmegaConf.to_object(merged)
+    except Exception as err:
+        raise ConfigError(f"saved config does not match the schema: {_one_line(err)}") from None
+
+
+def schema_help() -> str:
+    """Every field with its default and docstring, for ``--help``."""
+    import dataclasses
+
+    lines = []
+
+    def walk(obj, prefix: str) -> None:
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                lines.append(f"  {prefix}{f.name}={value!r}")
+
+    walk(Config(), "")
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""One EfficientZero update: unroll K steps, masked and importance-weighted losses, optimizer step.
+
+Implementation details (numbers refer to docs/IMPLEMENTATION.md):
+1. Loss = λ_r·L_valueprefix + λ_v·L_value + λ_p·L_policy + λ_c·L_consistency summed over the root and K
+   unroll steps, each term masked past the trajectory end, weighted per sample by the prioritized-replay
+   importance weight, averaged over the batch and divided by K (EfficientZero scales the gradient by 1/K).
+2. The gradient through each dynamics step is scaled by ``dynamics_grad_scale`` (0.5).
+3. The value-prefix LSTM state is reset every ``value_prefix_horizon`` unroll steps, as in the search.
+4. Consistency: negative cosine between predictor(projector(dynamics latent at k)) and the stop-gradient
+   projection of the representation of the real observation at t+k (both views augmented for pixels).
+5. New priorities: |v̂_0 − z_0| + ε from the root value prediction.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+from ezrobot import losses
+from ezrobot.config import Config
+from ezrobot.distributions import SquashedGaussian
+from ezrobot.nets import scale_gradient
+from ezrobot.types import TrainBatch
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """SGD (paper), AdamW or Adam as configured."""
+    o = cfg.optim
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    if o.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+
+
+def lr_at(step: int, cfg: Config) -> float:
+    """Linear warm-up then step decay (×``lr_decay_rate`` at each of ``lr_decay_steps``)."""
+    o = cfg.optim
+    lr = o.lr * min(1.0, (step + 1) / o.warmup_steps) if o.warmup_steps > 0 else o.lr
+    return lr * o.lr_decay_rate ** sum(step >= s for s in o.lr_decay_steps)
+
+
+class Learner:
+    """Owns the optimizer and performs updates on the online model.
+
+    Args:
+        model: The online ``EfficientZeroNet``.
+        cfg: Run configuration.
+        action_type: ``"discrete"`` or ``"continuous"``.
+        device: Learner device.
+    """
+
+    def __init__(self, model: torch.nn.Module, cfg: Config, action_type: str, device: torch.device):
+        self.model = model
+        self.cfg = cfg
+        self.continuous = action_type == "continuous"
+        self.device = device
+        self.optimizer = make_optimizer(model, cfg)
+        self.horizon = cfg.search.value_prefix_horizon if model.use_value_prefix else 1
+        self.augment = None
+        if cfg.train.augment:
+            from ezrobot.nets.augment import augment_observations
+            self.augment = augment_observations
+
+    def _autocast(self):
+        if self.cfg.train.bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _policy_loss(self, policy: torch.Tensor, batch: TrainBatch, k: int) -> torch.Tensor:
+        """Per-sample policy loss [B] at step k (masked by the caller)."""
+        if not self.continuous:
+            return losses.cross_entropy(policy, batch.policy[:, k])
+        dist = SquashedGaussian.from_head(policy)
+        mode = self.cfg.train.policy_loss
+        if mode == "auto":
+            mode = "ce" if batch.sampled_actions.shape[-1] == 1 else "best"
+        if mode == "ce":
+            loss = losses.sampled_policy_cross_entropy(dist, batch.sampled_actions[:, k], batch.policy[:, k])
+        else:
+            loss = losses.best_action_nll(dist, batch.best_action[:, k])
+        if self.cfg.train.entropy_coeff > 0:
+            loss = loss - self.cfg.train.entropy_coeff * dist.entropy()
+        return loss
+
+    def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:
+        """Stop-gradient projections of the real observations at t+1..t+K: [B, K, P]."""
+        b, k1 = obs.shape[:2]
+        with torch.no_grad():
+            latent, _, _ = self.model.initial_inference(obs[:, 1:].reshape(b * (k1 - 1), *obs.shape[2:]))
+            proj = self.model.project(latent, with_predictor=False)
+        return proj.reshape(b, k1 - 1, -1).detach()
+
+    def compute_loss(self, batch: TrainBatch) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor]:
+        """Loss of one batch.
+
+        Returns:
+            ``(loss, metrics, root_value_pred [B])``.
+        """
+        model, t = self.model, self.cfg.train
+        obs = batch.obs
+        if self.augment is not None and obs.dtype == torch.uint8:
+            obs = self.augment(obs)
+        K = batch.actions.shape[1]
+        use_consistency = t.consistency_loss_coeff > 0
+        targets_c = self._consistency_targets(obs) if use_consistency else None
+        latent, value_logits, policy = model.initial_inference(obs[:, 0])
+        v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
+        v_loss = v_loss * batch.obs_mask[:, 0]
+        p_loss = self._policy_loss(policy, batch, 0) * batch.policy_mask[:, 0]
+        r_loss = torch.zeros_like(v_loss)
+        c_loss = torch.zeros_like(v_loss)
+        root_value = model.value_support.logits_to_scalar(value_logits.detach().float())
+        lstm = model.initial_lstm_state(obs.shape[0], obs.device)
+        for k in range(1, K + 1):
+            latent, vp_logits, lstm, value_logits, policy = model.recurrent_inference(
+                latent, batch.actions[:, k - 1], lstm)
+            latent = scale_gradient(latent, t.dynamics_grad_scale)
+            step_mask = batch.action_mask[:, k - 1]
+            r_target = model.reward_support.scalar_to_probs(batch.value_prefix[:, k - 1])
+            r_loss = r_loss + losses.cross_entropy(vp_logits, r_target) * step_mask
+            v_target = model.value_support.scalar_to_probs(batch.value[:, k])
+            v_loss = v_loss + losses.cross_entropy(value_logits, v_target) * batch.obs_mask[:, k]
+            p_loss = p_loss + self._policy_loss(policy, batch, k) * batch.policy_mask[:, k]
+            if use_consistency:
+                pred = model.project(latent, with_predictor=True)
+                c_loss = c_loss + losses.consistency(pred, targets_c[:, k - 1]) * step_mask
+            if lstm is not None and k % self.horizon == 0:
+                lstm = model.initial_lstm_state(obs.shape[0], obs.device)
+        per_sample = (t.value_prefix_loss_coeff * r_loss + t.value_loss_coeff * v_loss
+                      + t.policy_loss_coeff * p_loss + t.consistency_loss_coeff * c_loss)
+        loss = (per_sample * batch.weights).mean() / K
+        metrics = {
+            "loss/total": loss.item(), "loss/value_prefix": r_loss.mean().item(),
+            "loss/value": v_loss.mean().item(), "loss/policy": p_loss.mean().item(),
+            "loss/consistency": c_loss.mean().item(),
+        }
+        return loss, metrics, root_value
+
+    def update(self, batch: TrainBatch, step: int) -> Tuple[Dict[str, float], np.ndarray]:
+        """One gradient step at update index ``step``.
+
+        Returns:
+            ``(metrics, new_priorities [B])``.
+        """
+        lr = lr_at(step, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        with self._autocast():
+            loss, metrics, root_value = self.compute_loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.optimizer.step()
+        metrics["train/lr"] = lr
+        metrics["train/grad_norm"] = float(grad_norm)
+        priorities = (root_value - batch.value[:, 0].float()).abs() + self.cfg.replay.priority_eps
+        return metrics, priorities.cpu().numpy()

@@ -1,0 +1,127 @@
+"""In-process vectorised self-play: E environments stepped in lock-step, one batched search per step.
+
+The actor never computes gradients. It receives an ``act_fn`` (observations -> actions and search
+statistics), so the same class serves the random warm-up policy and the searched policy, and can later run
+inside a Ray actor unchanged (its inputs and outputs are plain arrays and dataclasses).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from ezrobot.types import EpisodeStats
+
+
+@dataclass
+class ActOutput:
+    """What the actor needs from the policy for E observations.
+
+    Attributes:
+        actions: ``[E]`` int64 or ``[E, D]`` float32.
+        policy: ``[E, P]`` search policy target (visit distribution / improved policy).
+        root_value: ``[E]`` search root value.
+        sampled_actions: ``[E, P, D]`` continuous candidate actions, or None.
+    """
+
+    actions: np.ndarray
+    policy: np.ndarray
+    root_value: np.ndarray
+    sampled_actions: Optional[np.ndarray] = None
+
+
+class EpisodeTracker:
+    """Accumulates returns, lengths, reward terms and success of running episodes for E envs."""
+
+    def __init__(self, num_envs: int):
+        self.ret = np.zeros(num_envs)
+        self.length = np.zeros(num_envs, dtype=np.int64)
+        self.env_steps = np.zeros(num_envs, dtype=np.int64)
+        self.terms: List[dict] = [{} for _ in range(num_envs)]
+
+    def record(self, i: int, reward: float, info: dict, action_repeat: int) -> None:
+        """Add one agent step of env ``i`` (the raw score is used when rewards are clipped)."""
+        self.ret[i] += info.get("raw_reward", reward)
+        self.length[i] += 1
+        self.env_steps[i] += info.get("env_steps", action_repeat)
+        for key, value in info.items():
+            if key.startswith("reward/"):
+                self.terms[i][key] = self.terms[i].get(key, 0.0) + float(value)
+
+    def finish(self, i: int, info: dict) -> EpisodeStats:
+        """Close env ``i``'s episode and reset its counters."""
+        success = info.get("success")
+        stats = EpisodeStats(float(self.ret[i]), int(self.length[i]), int(self.env_steps[i]),
+                             dict(self.terms[i]), None if success is None else bool(success))
+        self.ret[i], self.length[i], self.env_steps[i], self.terms[i] = 0.0, 0, 0, {}
+        return stats
+
+
+class SelfPlay:
+    """Steps E training environments and writes every transition into the replay buffer.
+
+    Args:
+        envs: E environments following ``ezrobot.envs.spec``'s API.
+        spec: Their common ``EnvSpec``.
+        replay: A ``Replay`` (``start_episodes`` / ``add``).
+        seed: Base seed; env i is first reset with ``seed + i``.
+    """
+
+    def __init__(self, envs: Sequence, spec, replay, seed: int):
+        self.envs = list(envs)
+        self.spec = spec
+        self.replay = replay
+        self.tracker = EpisodeTracker(len(self.envs))
+        self.env_ids = np.arange(len(self.envs))
+        self.obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
+        replay.start_episodes(self.env_ids, self.obs)
+
+    def step(self, act_fn: Callable[[np.ndarray], ActOutput]):
+        """Take one agent step in every environment.
+
+        Returns:
+            ``(env_steps_taken, finished_episodes: list[EpisodeStats])``.
+        """
+        out = act_fn(self.obs)
+        next_obs = np.empty_like(self.obs)
+        rewards = np.zeros(len(self.envs), dtype=np.float32)
+        terminated = np.zeros(len(self.envs), dtype=bool)
+        truncated = np.zeros(len(self.envs), dtype=bool)
+        infos = []
+        env_steps = 0
+        for i, env in enumerate(self.envs):
+            obs, reward, term, trunc, info = env.step(out.actions[i])
+            next_obs[i], rewards[i], terminated[i], truncated[i] = obs, reward, term, trunc
+            self.tracker.record(i, reward, info, self.spec.action_repeat)
+            env_steps += int(info.get("env_steps", self.spec.action_repeat))
+            infos.append(info)
+        self.replay.add(self.env_ids, out.actions, rewards, out.policy, out.root_value, next_obs,
+                        terminated, truncated, sampled_actions=out.sampled_actions)
+        finished: List[EpisodeStats] = []
+        done = np.flatnonzero(terminated | truncated)
+        for i in done:
+            finished.append(self.tracker.finish(i, infos[i]))
+            next_obs[i] = self.envs[i].reset()[0]
+        if len(done):
+            self.replay.start_episodes(done, next_obs[done])
+        self.obs = next_obs
+        return env_steps, finished
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def random_act_fn(spec, policy_size: int, rng: np.random.Generator) -> Callable[[np.ndarray], ActOutput]:
+    """Uniform random policy for the warm-up phase (uniform search policy, zero root value)."""
+
+    def act(obs: np.ndarray) -> ActOutput:
+        e = obs.shape[0]
+        policy = np.full((e, policy_size), 1.0 / policy_size, dtype=np.float32)
+        if spec.action_type == "discrete":
+            return ActOutput(rng.integers(0, spec.num_actions, size=e), policy, np.zeros(e, np.float32))
+        sampled = rng.uniform(-1, 1, size=(e, policy_size, spec.num_actions)).astype(np.float32)
+        return ActOutput(sampled[:, 0].copy(), policy, np.zeros(e, np.float32), sampled)
+
+    return act

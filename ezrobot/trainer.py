@@ -1,0 +1,216 @@
+"""The embedded single-process training loop. It receives its parts (built by ``ezrobot.factory``) and
+knows only their interfaces: self-play, replay, reanalyze, learner, evaluation, logger, checkpoints."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import torch
+
+from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ezrobot.evaluate import summarize
+
+
+@dataclass
+class Counters:
+    """Progress counters saved in every checkpoint."""
+
+    env_steps: int = 0
+    agent_steps: int = 0
+    updates: int = 0
+    episodes: int = 0
+    wall_time_s: float = 0.0
+    next_eval: int = 0
+    next_checkpoint: int = 0
+    train_returns: list = field(default_factory=list)
+
+
+class Trainer:
+    """Runs collection, updates, evaluation and checkpointing for one run directory.
+
+    Args:
+        cfg: The validated run configuration.
+        parts: A ``factory.Parts`` bundle (models, replay, self-play, reanalyzer, learner, evaluator...).
+    """
+
+    def __init__(self, cfg, parts):
+        self.cfg = cfg
+        self.p = parts
+        self.c = Counters(next_eval=cfg.eval.interval, next_checkpoint=cfg.log.checkpoint_interval)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.last_metrics: Dict[str, float] = {}
+        self.last_eval: Optional[float] = None
+        self._bar = None
+
+    # ----------------------------------------------------------------------------------- checkpoints
+    def _state(self) -> Dict[str, Any]:
+        return {
+            "model": self.p.model.state_dict(),
+            "target_model": self.p.target_model.state_dict(),
+            "selfplay_model": self.p.selfplay_model.state_dict(),
+            "optimizer": self.p.learner.optimizer.state_dict(),
+            "counters": self.c.__dict__.copy(),
+            "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
+                    "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+
+    def save(self) -> str:
+        """Write an atomic checkpoint of everything needed to resume."""
+        replay_state = self.p.replay.state_dict() if self.cfg.log.save_replay else None
+        self.c.wall_time_s = self._elapsed()
+        return save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
+                               keep=self.cfg.log.keep_checkpoints)
+
+    def try_resume(self) -> bool:
+        """Load the newest checkpoint of the run directory, if any. Returns True when resumed."""
+        path = latest_checkpoint(self.cfg.run_dir)
+        if path is None:
+            return False
+        state, replay_state = load_checkpoint(path, map_location=self.p.device)
+        self.p.model.load_state_dict(state["model"])
+        self.p.target_model.load_state_dict(state["target_model"])
+        self.p.selfplay_model.load_state_dict(state["selfplay_model"])
+        self.p.learner.optimizer.load_state_dict(state["optimizer"])
+        self.c = Counters(**state["counters"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if replay_state is not None:
+            self.p.replay.load_state_dict(replay_state)
+        self.p.selfplay.restart_after_resume()
+        self.p.logger.truncate_after(self.c.env_steps)
+        return True
+
+    # ----------------------------------------------------------------------------------- loop parts
+    def _elapsed(self) -> float:
+        return self._wall0_offset + (time.perf_counter() - self._wall0)
+
+    def _temperature(self) -> float:
+        temps = self.cfg.train.visit_temperatures
+        return temps[sum(self.c.updates >= s for s in self.p.derived.temperature_steps)]
+
+    def _update(self) -> None:
+        t, d = self.cfg, self.p.derived
+        frac = min(1.0, self.c.updates / max(1, d.total_updates))
+        beta = t.replay.beta_start + (t.replay.beta_end - t.replay.beta_start) * frac
+        positions, weights = self.p.replay.sample(t.train.batch_size, beta, self.rng)
+        batch, re_metrics = self.p.reanalyzer.make_batch(positions, weights, self.c.updates, self.rng)
+        metrics, priorities = self.p.learner.update(batch, self.c.updates)
+        self.p.replay.update_priorities(positions, priorities)
+        self.c.updates += 1
+        if self.c.updates % t.train.target_update_interval == 0:
+            self.p.target_model.load_state_dict(self.p.model.state_dict())
+        if self.c.updates % t.train.selfplay_update_interval == 0:
+            self.p.selfplay_model.load_state_dict(self.p.model.state_dict())
+        metrics.update(re_metrics)
+        self.last_metrics = metrics
+
+    def _collect(self) -> None:
+        learning = self.c.agent_steps >= self.cfg.train.start_transitions
+        act = self.p.search_act_fn(self._temperature()) if learning else self.p.random_act_fn
+        env_steps, finished = self.p.selfplay.step(act)
+        self.c.env_steps += env_steps
+        self.c.agent_steps += len(self.p.selfplay.envs)
+        self.c.episodes += len(finished)
+        self.c.train_returns = (self.c.train_returns + [e.ret for e in finished])[-20:]
+
+    def _updates_due(self) -> int:
+        learned = self.c.agent_steps - self.cfg.train.start_transitions
+        if learned < 0 or len(self.p.replay) == 0:
+            return 0
+        return int(math.floor(learned * self.cfg.train.replay_ratio)) - self.c.updates
+
+    def evaluate(self) -> Dict[str, Any]:
+        """Run the configured evaluation and log one metrics row."""
+        stats = self.p.evaluator(self.p.model, self.c.env_steps)
+        row = {"env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps,
+               "train_steps": self.c.updates, "wall_time_s": round(self._elapsed(), 2), **stats,
+               "train_return_mean": float(np.mean(self.c.train_returns)) if self.c.train_returns else None,
+               "replay_transitions": len(self.p.replay), "replay_mb": round(self.p.replay.nbytes / 2**20, 2),
+               **self.last_metrics}
+        self.p.logger.log(row)
+        self.last_eval = stats.get("eval_return_mean")
+        return row
+
+    # ----------------------------------------------------------------------------------------- run
+    def run(self) -> Dict[str, Any]:
+        """Train until the env-step budget and the extra updates are spent; return the summary."""
+        resumed = self.try_resume()
+        self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
+        budget = self.p.derived.agent_steps
+        self._open_bar(resumed)
+        while self.c.agent_steps < budget:
+            self._collect()
+            for _ in range(self._updates_due()):
+                self._update()
+            self._after_step()
+        done_updates = self.p.derived.total_updates
+        while self.c.updates < done_updates and len(self.p.replay) > 0:
+            self._update()
+        if not self.p.logger.rows or self.p.logger.rows[-1]["env_steps"] != self.c.env_steps:
+            self.evaluate()
+        self.save()
+        return self._summary()
+
+    def _after_step(self) -> None:
+        if self.c.env_steps >= self.c.next_eval:
+            self.c.next_eval += self.cfg.eval.interval * max(1, math.ceil(
+                (self.c.env_steps - self.c.next_eval + 1) / self.cfg.eval.interval))
+            self.evaluate()
+            self.save()
+            self.c.next_checkpoint = self.c.env_steps + self.cfg.log.checkpoint_interval
+        elif self.c.env_steps >= self.c.next_checkpoint:
+            self.c.next_checkpoint = self.c.env_steps + self.cfg.log.checkpoint_interval
+            self.save()
+        self._tick()
+
+    def _open_bar(self, resumed: bool) -> None:
+        if not self.cfg.log.progress:
+            return
+        from tqdm import tqdm
+
+        total = self.p.derived.agent_steps * self.p.spec.action_repeat
+        self._bar = tqdm(total=total, initial=self.c.env_steps, unit="env step", dynamic_ncols=True,
+                         desc="resumed" if resumed else "train", mininterval=1.0)
+        self._bar_t0, self._bar_u0 = time.perf_counter(), self.c.updates
+
+    def _tick(self) -> None:
+        if self._bar is None:
+            return
+        self._bar.n = self.c.env_steps
+        dt = max(1e-6, time.perf_counter() - self._bar_t0)
+        last = "-" if self.last_eval is None else f"{self.last_eval:.1f}"
+        self._bar.set_postfix_str(f"upd {self.c.updates} ({(self.c.updates - self._bar_u0) / dt:.1f}/s) "
+                                  f"eval {last}", refresh=False)
+        self._bar.update(0)
+
+    def _summary(self) -> Dict[str, Any]:
+        if self._bar is not None:
+            self._bar.close()
+        rows = self.p.logger.rows
+        best = self.p.logger.best()
+        wall = self._elapsed()
+        summary = {
+            "task": self.cfg.task, "experiment": self.cfg.experiment, "seed": self.cfg.seed,
+            "env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps, "train_steps": self.c.updates,
+            "wall_time_s": round(wall, 2), "env_steps_per_s": round(self.c.env_steps / wall, 2),
+            "updates_per_s": round(self.c.updates / wall, 2),
+            "final_eval_return_mean": rows[-1].get("eval_return_mean") if rows else None,
+            "best_eval_return_mean": best.get("eval_return_mean") if best else None,
+            "best_eval_env_steps": best.get("env_steps") if best else None,
+        }
+        tmp = os.path.join(self.cfg.run_dir, "summary.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(summary, f, indent=2)
+        os.replace(tmp, os.path.join(self.cfg.run_dir, "summary.json"))
+        self.p.logger.close()
+        return summary
