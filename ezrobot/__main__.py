@@ -1,0 +1,3 @@
+from ezrobot.cli import main
+import sys
+sys.exit(main())

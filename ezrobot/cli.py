@@ -1,0 +1,94 @@
+"""``ezrobot train|eval|video|bench|tasks``: thin entry points. User errors print one line and exit 2."""
+from __future__ import annotations
+
+import sys
+from typing import Dict, List, Sequence
+
+USAGE = """usage: ezrobot <command> [args]
+
+commands:
+  train [key=value ...]        train (Hydra overrides, e.g. experiment=cartpole seed=1 run_dir=runs/a)
+  eval run_dir=R [episodes=N] [checkpoint=PATH] [seed=S]
+                               evaluate the latest (or a chosen) checkpoint of a run
+  video run_dir=R | task=NAME policy=random  [episodes=N] [format=mp4|gif] [camera=C[,C2]]
+        [out=FILE] [overlays=true|false] [fps=F] [size=HxW] [checkpoint=PATH] [seed=S]
+                               render rollouts to a video file
+  bench search|dmc [options]   benchmarks (JSON with --json)
+  tasks list [--json] [--tag T]
+                               list the registered reward-shaped tasks
+
+`ezrobot train --help` lists every config field with its default."""
+
+
+class UsageError(ValueError):
+    """Bad command-line usage (one line)."""
+
+
+def parse_kv(args: Sequence[str], allowed: Dict[str, str]) -> Dict[str, str]:
+    """Parse ``key=value`` arguments; ``allowed`` maps each key to a short description."""
+    out: Dict[str, str] = {}
+    for arg in args:
+        if "=" not in arg:
+            raise UsageError(f"argument {arg!r} must be key=value; allowed keys: {', '.join(allowed)}")
+        key, value = arg.split("=", 1)
+        if key not in allowed:
+            from ezrobot.config import suggest
+
+            raise UsageError(f"unknown argument {key!r}{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
+        out[key] = value
+    return out
+
+
+def _user_errors() -> tuple:
+    from ezrobot.config import ConfigError
+    from ezrobot.envs.spec import EnvError
+
+    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError]
+    try:
+        from ezrobot.tasks import TaskError
+        errors.append(TaskError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _dispatch(argv: List[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        from ezrobot.app import train_command
+        return train_command(rest)
+    if command == "eval":
+        from ezrobot.app import eval_command
+        return eval_command(rest)
+    if command == "video":
+        from ezrobot.app import video_command
+        return video_command(rest)
+    if command == "bench":
+        from ezrobot.bench import bench_command
+        return bench_command(rest)
+    if command == "tasks":
+        from ezrobot.tasks_cli import main as tasks_main
+        return tasks_main(rest)
+    raise UsageError(f"unknown command {command!r}; choose one of train, eval, video, bench, tasks")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("ezrobot: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # only user errors are caught; the rest re-raise with a traceback
+        if isinstance(err, _user_errors()):
+            print(f"ezrobot: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
