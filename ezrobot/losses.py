@@ -1,0 +1,79 @@
+"""Pure loss functions. Each returns a per-sample loss vector ``[B]`` (float32) so that the learner can apply
+masks, importance weights, coefficients and the 1/K unroll scaling itself.
+
+Shapes: B batch, S support bins or |A| discrete actions, K sampled actions, D action dimension, P projection.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ezrobot.distributions import SquashedGaussian
+
+
+def cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """-sum_s target_s log softmax(logits)_s: value, value prefix / reward and discrete policy losses.
+
+    Args:
+        logits: ``[B, S]``.
+        target_probs: ``[B, S]`` (e.g. two-hot projections or visit distributions; no gradient needed).
+
+    Returns:
+        ``[B]``.
+    """
+    if logits.shape != target_probs.shape:
+        raise ValueError(f"logits shape {tuple(logits.shape)} != target shape {tuple(target_probs.shape)}")
+    return -(target_probs.float() * F.log_softmax(logits.float(), dim=-1)).sum(-1)
+
+
+def sampled_policy_cross_entropy(dist: SquashedGaussian, sampled_actions: torch.Tensor,
+                                 target_probs: torch.Tensor) -> torch.Tensor:
+    """Continuous policy loss over the searched samples: -sum_k target_k log pi(a_k).
+
+    Args:
+        dist: The predicted policy (batch ``[B]``, dimension D).
+        sampled_actions: ``[B, K, D]`` the actions the search target refers to.
+        target_probs: ``[B, K]`` search target weights (normalised visits or the improved policy).
+
+    Returns:
+        ``[B]``.
+    """
+    if sampled_actions.dim() != 3 or target_probs.shape != sampled_actions.shape[:2]:
+        raise ValueError(f"expected sampled_actions [B, K, D] and target_probs [B, K], got "
+                         f"{tuple(sampled_actions.shape)} and {tuple(target_probs.shape)}")
+    return -(target_probs.float() * dist.log_prob(sampled_actions)).sum(-1)
+
+
+def best_action_nll(dist: SquashedGaussian, best_action: torch.Tensor) -> torch.Tensor:
+    """EZ-V2 multi-dimensional policy loss: -log pi(a*) of the search's chosen action ``[B, D]`` -> ``[B]``."""
+    if best_action.dim() != 2:
+        raise ValueError(f"best_action must be [B, D], got {tuple(best_action.shape)}")
+    return -dist.log_prob(best_action)
+
+
+def entropy_bonus(dist: SquashedGaussian, coeff: float, num_samples: int = 1,
+                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Loss term -coeff * H(pi) ``[B]`` (add it to the policy loss to encourage exploration).
+
+    H is the differentiable Monte-Carlo estimate of :meth:`SquashedGaussian.entropy` with ``num_samples``.
+    """
+    return -coeff * dist.entropy(num_samples, generator)
+
+
+def consistency(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SimSiam temporal consistency: negative cosine similarity, no gradient into ``target``.
+
+    Args:
+        prediction: ``[B, P]`` predictor(projector(dynamics latent)).
+        target: ``[B, P]`` projector(representation of the real observation); detached here.
+
+    Returns:
+        ``[B]`` in [-1, 1].
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}")
+    p = F.normalize(prediction.float(), dim=-1, eps=1e-5)
+    z = F.normalize(target.detach().float(), dim=-1, eps=1e-5)
+    return -(p * z).sum(-1)

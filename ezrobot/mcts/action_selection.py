@@ -1,0 +1,145 @@
+"""Child selection rules (numba): EfficientZero pUCT with seeded tie-breaking, Gumbel root and interior.
+
+pUCT score (EfficientZero): with T = N(s) - 1 the visits of the children,
+  U(s, a) = (log((T + c2 + 1) / c2) + c1) * sqrt(T) / (N(a) + 1) * P(a) + norm(Q(s, a)),
+where unvisited children take the parent's mean Q. Scores within 1e-6 of the running maximum tie (the
+original's list semantics); a tie is broken by a splitmix64 hash of (seed, tree, simulation, depth), so the
+same seed gives the same tree (the original uses C's unseeded ``rand()``).
+
+Gumbel root: among children whose visit count equals the sequential-halving schedule's current count, the
+argmax of g(a) + logit(a) + sigma(q(a)). Interior: argmax of pi'(a) - N(a) / (1 + sum_b N(b)) with
+pi' = softmax(logit + sigma(q)); the first maximum wins (deterministic).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ezrobot.mcts.qtransforms import child_q, normalize, sigma_q
+from ezrobot.mcts.tree import LOGIT, NCHILD, PRIOR, QMAX, QMIN, VISITS
+
+TIE_EPSILON = 1e-6
+"""Scores this close to the running maximum count as ties (EfficientZero)."""
+LOW_LOGIT = -1e9
+"""Floor of the Gumbel root scores (mctx)."""
+
+
+@njit(cache=True)
+def splitmix64(x):
+    """One splitmix64 finalisation of the uint64 ``x``."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True)
+def tie_index(seed, b, sim, depth, count):
+    """Deterministic index in [0, count) for a tie at (tree b, simulation sim, depth)."""
+    key = (np.uint64(seed) + (np.uint64(b) << np.uint64(32)) + (np.uint64(sim) << np.uint64(12))
+           + np.uint64(depth))
+    return np.int64(splitmix64(key) % np.uint64(count))
+
+
+@njit(cache=True)
+def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, parent_mean_q, discount, pb_c_base,
+                pb_c_init, floor, seed, sim, depth, ties):
+    """EfficientZero pUCT choice among the children of ``node`` (``ties [C]`` int32 scratch)."""
+    total = np.float64(nodes_i[b, node, VISITS] - 1)
+    pb_c = np.log((total + pb_c_base + 1.0) / pb_c_base) + pb_c_init
+    sqrt_total = np.sqrt(total)
+    qmin = rows_f[b, QMIN]
+    qmax = rows_f[b, QMAX]
+    max_score = -np.inf
+    count = 0
+    for a in range(nodes_i[b, node, NCHILD]):
+        child = child_index[b, node, a]
+        n = 0
+        if child >= 0:
+            n = nodes_i[b, child, VISITS]
+        prior_score = pb_c * (sqrt_total / (n + 1)) * child_f[b, node, a, PRIOR]
+        if n == 0:
+            value_score = parent_mean_q
+        else:
+            value_score = child_q(nodes_f, nodes_i, b, child, discount)
+        score = prior_score + normalize(value_score, qmin, qmax, floor)
+        if max_score < score:
+            max_score = score
+            ties[0] = a
+            count = 1
+        elif score >= max_score - TIE_EPSILON:
+            ties[count] = a
+            count += 1
+    if count == 1:
+        return np.int64(ties[0])
+    return np.int64(ties[tie_index(seed, b, sim, depth, count)])
+
+
+@njit(cache=True)
+def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
+                  c_visit, c_scale, sig, visits, out):
+    """Root scores g + logit + sigma(q) for children with ``considered`` visits, -inf elsewhere."""
+    sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, 0, discount, floor, c_visit, c_scale, sig,
+            visits)
+    for a in range(nodes_i[b, 0, NCHILD]):
+        if visits[a] == considered:
+            s = gumbel[b, a] + child_f[b, 0, a, LOGIT] + sig[a]
+            out[a] = s if s > LOW_LOGIT else LOW_LOGIT
+        else:
+            out[a] = -np.inf
+
+
+@njit(cache=True)
+def argmax_first(values, num):
+    """Index of the first maximum of ``values[:num]``."""
+    best = 0
+    for a in range(1, num):
+        if values[a] > values[best]:
+            best = a
+    return np.int64(best)
+
+
+@njit(cache=True)
+def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
+                       c_visit, c_scale, visits, scratch):
+    """Sequential-halving root choice (``scratch [4, C]`` float64, ``visits [C]`` int32)."""
+    gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
+                  c_visit, c_scale, scratch[0], visits, scratch[1])
+    return argmax_first(scratch[1], nodes_i[b, 0, NCHILD])
+
+
+@njit(cache=True)
+def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit, c_scale,
+                    visits, sig, out):
+    """pi' = softmax(logit + sigma(completed Q)) of ``node``'s children into ``out [C]``.
+
+    Returns:
+        The sum of the children's visits.
+    """
+    visit_sum, _ = sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
+                           c_scale, sig, visits)
+    num = nodes_i[b, node, NCHILD]
+    top = -np.inf
+    for a in range(num):
+        out[a] = child_f[b, node, a, LOGIT] + sig[a]
+        if out[a] > top:
+            top = out[a]
+    total = 0.0
+    for a in range(num):
+        out[a] = np.exp(out[a] - top)
+        total += out[a]
+    for a in range(num):
+        out[a] = out[a] / total
+    return visit_sum
+
+
+@njit(cache=True)
+def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
+                           c_scale, visits, scratch):
+    """Deterministic interior choice argmax_a pi'(a) - N(a) / (1 + sum_b N(b))."""
+    probs = scratch[1]
+    visit_sum = improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor,
+                                c_visit, c_scale, visits, scratch[0], probs)
+    num = nodes_i[b, node, NCHILD]
+    for a in range(num):
+        probs[a] = probs[a] - visits[a] / (1.0 + visit_sum)
+    return argmax_first(probs, num)

@@ -1,0 +1,178 @@
+"""Preallocated batched tree arrays and the numba kernels that expand nodes and back values up.
+
+Layout (B trees, M = N + 1 nodes, C children per node, D action dimension); node index = latent slot:
+
+* ``nodes_f [B, M, 4]`` float64: value sum, value prefix, reward into the node, network value.
+* ``nodes_i [B, M, 5]`` int32: visits, reset flag, depth, number of children (0: not expanded), parent.
+* ``child_index [B, M, C]`` int32: node index of each child, -1 while unexpanded.
+* ``child_f [B, M, C, 2]`` float64: prior probability and log prior of each child.
+* ``child_action [B, M, C, D]`` float32: continuous actions of the children (D = 0 for discrete spaces).
+* ``rows_f [B, 2]`` float64: the tree's min and max Q; ``rows_i [B, 4]`` int32: path length, terminal
+  flag, sum and max of leaf depths; ``path [B, depth_bound + 1]`` int32: the current search path.
+
+Arrays are cached per shape and reused by later searches; nodes are (re)initialised lazily when created,
+so nothing is cleared or allocated on the hot path. Everything is float64 so that the plain-Python
+reference in tests/ reproduces the engine bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+import numpy as np
+from numba import njit
+
+# nodes_f fields
+VSUM, VPREFIX, REWARD, RAW = 0, 1, 2, 3
+# nodes_i fields
+VISITS, RESET, DEPTH, NCHILD, PARENT = 0, 1, 2, 3, 4
+# child_f fields
+PRIOR, LOGIT = 0, 1
+# rows_f / rows_i fields
+QMIN, QMAX = 0, 1
+PATH_LEN, TERMINAL, DEPTH_SUM, DEPTH_MAX = 0, 1, 2, 3
+
+
+@dataclass
+class TreeBuffers:
+    """The arrays of B trees (see the module docstring for shapes)."""
+
+    nodes_f: np.ndarray
+    nodes_i: np.ndarray
+    child_index: np.ndarray
+    child_f: np.ndarray
+    child_action: np.ndarray
+    rows_f: np.ndarray
+    rows_i: np.ndarray
+    path: np.ndarray
+    scratch_i: np.ndarray
+    scratch_f: np.ndarray
+
+
+_CACHE: Dict[Tuple[int, int, int, int, int], TreeBuffers] = {}
+
+
+def get_buffers(batch: int, num_nodes: int, num_children: int, action_dim: int, path_len: int) -> TreeBuffers:
+    """Tree arrays for this shape, allocated on first use and reused afterwards.
+
+    Args:
+        batch: B.
+        num_nodes: M = num_simulations + 1.
+        num_children: C, the widest node.
+        action_dim: D (0 for discrete spaces).
+        path_len: Longest search path in nodes (depth bound + 1).
+    """
+    key = (batch, num_nodes, num_children, action_dim, path_len)
+    buf = _CACHE.get(key)
+    if buf is None:
+        buf = TreeBuffers(
+            nodes_f=np.zeros((batch, num_nodes, 4), np.float64),
+            nodes_i=np.zeros((batch, num_nodes, 5), np.int32),
+            child_index=np.full((batch, num_nodes, num_children), -1, np.int32),
+            child_f=np.zeros((batch, num_nodes, num_children, 2), np.float64),
+            child_action=np.zeros((batch, num_nodes, num_children, action_dim), np.float32),
+            rows_f=np.zeros((batch, 2), np.float64),
+            rows_i=np.zeros((batch, 4), np.int32),
+            path=np.zeros((batch, path_len), np.int32),
+            scratch_i=np.zeros(num_children, np.int32),
+            scratch_f=np.zeros((4, num_children), np.float64),
+        )
+        if len(_CACHE) >= 16:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = buf
+    return buf
+
+
+@njit(cache=True)
+def init_node(nodes_f, nodes_i, child_index, b, node, parent, depth, reset, value, value_prefix, reward,
+              num_children):
+    """Create node ``node`` of tree ``b`` with its network outputs (no visits yet)."""
+    nodes_f[b, node, VSUM] = 0.0
+    nodes_f[b, node, VPREFIX] = value_prefix
+    nodes_f[b, node, REWARD] = reward
+    nodes_f[b, node, RAW] = value
+    nodes_i[b, node, VISITS] = 0
+    nodes_i[b, node, RESET] = reset
+    nodes_i[b, node, DEPTH] = depth
+    nodes_i[b, node, NCHILD] = num_children
+    nodes_i[b, node, PARENT] = parent
+    for a in range(num_children):
+        child_index[b, node, a] = -1
+
+
+@njit(cache=True)
+def softmax_priors(child_f, b, node, logits, num_children):
+    """Prior probabilities and log priors of a discrete node from its logits ``[A]`` (max-shifted)."""
+    top = logits[0]
+    for a in range(1, num_children):
+        if logits[a] > top:
+            top = logits[a]
+    total = 0.0
+    for a in range(num_children):
+        e = np.exp(np.float64(logits[a]) - top)
+        child_f[b, node, a, PRIOR] = e
+        total += e
+    log_total = np.log(total)
+    for a in range(num_children):
+        child_f[b, node, a, PRIOR] = child_f[b, node, a, PRIOR] / total
+        child_f[b, node, a, LOGIT] = np.float64(logits[a]) - top - log_total
+
+
+@njit(cache=True)
+def backpropagate(nodes_f, nodes_i, rows_f, rows_i, path, b, leaf_value, discount, num_nodes):
+    """Back the leaf value up the stored path of tree ``b`` and refresh the tree's Q range.
+
+    EfficientZero order: each node first receives the return seen from it, then the return is discounted
+    and gets the node's reward added. The Q range stays the min/max of the current Q of every created
+    non-root node (EfficientZero rebuilds it after every backup); it is only rebuilt here when a changed
+    node held an extreme, otherwise extended with the path's new Q values, which gives the same result.
+    """
+    length = rows_i[b, PATH_LEN]
+    qmin = rows_f[b, QMIN]
+    qmax = rows_f[b, QMAX]
+    rebuild = False
+    ret = leaf_value
+    for i in range(length - 1, -1, -1):
+        node = path[b, i]
+        visits = nodes_i[b, node, VISITS]
+        if i > 0 and visits > 0:
+            old = nodes_f[b, node, REWARD] + discount * (nodes_f[b, node, VSUM] / visits)
+            if old <= qmin or old >= qmax:
+                rebuild = True
+        nodes_f[b, node, VSUM] += ret
+        nodes_i[b, node, VISITS] = visits + 1
+        ret = nodes_f[b, node, REWARD] + discount * ret
+    depth = length - 1
+    rows_i[b, DEPTH_SUM] += depth
+    if depth > rows_i[b, DEPTH_MAX]:
+        rows_i[b, DEPTH_MAX] = depth
+    if rebuild:
+        update_min_max(nodes_f, nodes_i, rows_f, b, num_nodes, discount)
+        return
+    for i in range(1, length):
+        node = path[b, i]
+        q = nodes_f[b, node, REWARD] + discount * (nodes_f[b, node, VSUM] / nodes_i[b, node, VISITS])
+        if q < qmin:
+            qmin = q
+        if q > qmax:
+            qmax = q
+    rows_f[b, QMIN] = qmin
+    rows_f[b, QMAX] = qmax
+
+
+@njit(cache=True)
+def update_min_max(nodes_f, nodes_i, rows_f, b, num_nodes, discount):
+    """Recompute the tree's Q range over the current Q = r + discount * V of every created non-root node
+    (EfficientZero clears and rebuilds its min-max statistics after every backup)."""
+    qmin = np.inf
+    qmax = -np.inf
+    for node in range(1, num_nodes):
+        visits = nodes_i[b, node, VISITS]
+        if visits > 0:
+            q = nodes_f[b, node, REWARD] + discount * (nodes_f[b, node, VSUM] / visits)
+            if q < qmin:
+                qmin = q
+            if q > qmax:
+                qmax = q
+    rows_f[b, QMIN] = qmin
+    rows_f[b, QMAX] = qmax

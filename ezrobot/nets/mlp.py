@@ -1,0 +1,84 @@
+"""EZ-V2 proprio family for float vector observations (REFERENCE §3): pre-LayerNorm residual MLPs.
+
+Representation: Linear(obs -> hidden), ``blocks`` residual MLP blocks, norm, Linear(hidden -> latent_dim).
+Dynamics: Linear(latent + action features -> hidden), ``blocks`` blocks, norm, Linear(hidden -> latent_dim),
+added to the input latent (residual, as in the conv dynamics). Prediction: Linear(latent -> hidden), ``blocks``
+blocks, norm, ReLU, then the value and policy MLPs. Reward / value prefix read the unnormalised next latent.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from ezrobot.nets.blocks import ResidualMLPBlock, make_norm
+from ezrobot.nets.config import ModelConfig
+from ezrobot.nets.heads import ActionEncoder, RewardHead, ValuePolicyHeads
+
+
+def _trunk(in_features: int, hidden: int, blocks: int, norm: str) -> nn.Sequential:
+    """Linear(in -> hidden), ``blocks`` pre-norm residual blocks, final norm."""
+    layers = [nn.Linear(in_features, hidden)]
+    layers += [ResidualMLPBlock(hidden, hidden, norm) for _ in range(blocks)]
+    layers.append(make_norm(norm, hidden, spatial=False))
+    return nn.Sequential(*layers)
+
+
+class MLPRepresentation(nn.Module):
+    """Observations ``[B, D_obs]`` -> latent ``[B, latent_dim]`` (unnormalised)."""
+
+    def __init__(self, obs_dim: int, hidden: int, latent_dim: int, blocks: int, norm: str):
+        super().__init__()
+        self.trunk = _trunk(obs_dim, hidden, blocks, norm)
+        self.out = nn.Linear(hidden, latent_dim)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """See class docstring."""
+        return self.out(self.trunk(obs))
+
+
+class MLPDynamics(nn.Module):
+    """(latent ``[B, L]``, action features ``[B, F]``) -> next latent ``[B, L]`` (unnormalised)."""
+
+    def __init__(self, latent_dim: int, action_features: int, hidden: int, blocks: int, norm: str):
+        super().__init__()
+        self.trunk = _trunk(latent_dim + action_features, hidden, blocks, norm)
+        self.out = nn.Linear(hidden, latent_dim)
+
+    def forward(self, latent: torch.Tensor, action_features: torch.Tensor) -> torch.Tensor:
+        """See class docstring."""
+        x = torch.cat([latent, action_features.to(latent.dtype)], dim=-1)
+        return latent + self.out(self.trunk(x))
+
+
+class MLPPrediction(nn.Module):
+    """Latent ``[B, L]`` -> (value_logits ``[B, S]``, policy ``[B, A]``)."""
+
+    def __init__(self, latent_dim: int, hidden: int, blocks: int, head_hidden, value_bins: int,
+                 policy_width: int, norm: str):
+        super().__init__()
+        self.trunk = nn.Sequential(_trunk(latent_dim, hidden, blocks, norm), nn.ReLU())
+        self.heads = ValuePolicyHeads(nn.Identity(), nn.Identity(), hidden, head_hidden, value_bins,
+                                      policy_width, norm)
+
+    def forward(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """See class docstring."""
+        return self.heads(self.trunk(latent))
+
+
+def build_mlp_modules(cfg: ModelConfig, spec, policy_width: int) -> dict:
+    """The MLP family's modules for a resolved config and a vector EnvSpec (same keys as the conv family)."""
+    (obs_dim,) = spec.obs_shape
+    encoder = ActionEncoder(spec.action_type, spec.num_actions, cfg.action_embedding, discrete_scalar=False)
+    lstm = cfg.lstm_hidden if cfg.use_value_prefix else 0
+    return dict(
+        representation=MLPRepresentation(obs_dim, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm),
+        dynamics=MLPDynamics(cfg.latent_dim, encoder.out_features, cfg.mlp_hidden, cfg.blocks, cfg.norm),
+        prediction=MLPPrediction(cfg.latent_dim, cfg.mlp_hidden, cfg.blocks, cfg.head_hidden,
+                                 cfg.value_support_bins, policy_width, cfg.norm),
+        reward_head=RewardHead(nn.Identity(), cfg.latent_dim, lstm, cfg.head_hidden, cfg.reward_support_bins,
+                               cfg.norm),
+        action_encoder=encoder,
+        latent_shape=(cfg.latent_dim,),
+    )

@@ -1,0 +1,123 @@
+"""Reanalyze: turn sampled replay positions into a learner batch with fresh targets.
+
+Implementation details (EfficientZero §1, EZ-V2 §3 of ../shared/REFERENCE.md):
+1. Value targets z_t = Σ_{i<l} γ^i r_{t+i} + γ^l V_target(o_{t+l}) from the target network, with the
+   off-policy-corrected horizon l = clip(n − ⌊age / (0.3 T)⌋, 1, n) when ``train.dynamic_td`` is on.
+2. Policy targets: a fresh search with the target network (root noise on, as in the paper) for the first
+   ``reanalyze_ratio`` of the batch at every step t..t+K; the stored self-play targets for the rest.
+3. ``train.value_target=mixed`` (EZ-V2): the search-based value estimate (mean backed-up return of the
+   reanalysis root) replaces the TD target for data older than T2 after T1 updates (dynamic horizon off).
+4. Value-prefix targets: undiscounted reward sums since the last LSTM reset (every horizon steps).
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+from ezrobot import targets
+from ezrobot.types import TrainBatch
+
+
+def _ages(replay, positions: np.ndarray) -> np.ndarray:
+    """Transitions written since each position (age of the sample)."""
+    ages = getattr(replay, "ages", None)
+    if ages is not None:
+        return ages(positions)
+    return replay.num_insertions - replay._insertion[positions]  # TODO(lead): use Replay.ages
+
+
+class Reanalyzer:
+    """Builds :class:`TrainBatch` objects from replay positions.
+
+    Args:
+        cfg: Run configuration.
+        spec: The environment's ``EnvSpec``.
+        derived: ``config.Derived`` values (T of the off-policy horizon).
+        replay: The ``Replay``.
+        target_model: Target network (kept in eval mode).
+        agent: ``SearchAgent`` used for the reanalysis searches.
+        device: Learner device.
+    """
+
+    def __init__(self, cfg, spec, derived, replay, target_model, agent, device: torch.device):
+        self.cfg, self.spec, self.derived = cfg, spec, derived
+        self.replay, self.target_model, self.agent, self.device = replay, target_model, agent, device
+        self.continuous = spec.action_type == "continuous"
+
+    def _tensor(self, x: np.ndarray, dtype=None) -> torch.Tensor:
+        return torch.as_tensor(x).to(self.device, dtype=dtype, non_blocking=True)
+
+    @torch.no_grad()
+    def _values(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Target-network values of ``obs [B, K+1, *O]`` where ``mask``; 0 elsewhere."""
+        out = np.zeros(mask.shape, np.float32)
+        if mask.any():
+            _, logits, _ = self.target_model.initial_inference(self._tensor(obs[mask]))
+            out[mask] = self.target_model.value_support.logits_to_scalar(logits).float().cpu().numpy()
+        return out
+
+    def _horizons(self, positions: np.ndarray) -> np.ndarray:
+        t = self.cfg.train
+        if not t.dynamic_td or t.value_target == "mixed":
+            return np.full(len(positions), t.td_steps, np.int64)
+        return targets.dynamic_td_steps(_ages(self.replay, positions), t.td_steps, self.derived.td_horizon_T)
+
+    def _research(self, sample, rows: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+        """Search the first ``rows`` samples at every searched step; returns targets for those entries."""
+        mask = sample.policy_mask[:rows]
+        obs = sample.obs[:rows][mask]
+        out = self.agent.search(self.target_model, obs, rng, train=True)
+        return {"mask": mask, "policy": out.policy, "sve": out.sve_value,
+                "sampled": out.sampled_actions, "action": out.action}
+
+    @torch.no_grad()
+    def make_batch(self, positions: np.ndarray, weights: np.ndarray, train_step: int,
+                   rng: np.random.Generator) -> Tuple[TrainBatch, Dict[str, float]]:
+        """Gather trajectories at ``positions`` and compute every target.
+
+        Returns:
+            ``(batch, metrics)``.
+        """
+        cfg = self.cfg.train
+        sample = self.replay.gather(positions, self._horizons(positions), self.spec.discount, rng)
+        boot_values = self._values(sample.bootstrap_obs, sample.bootstrap_discount > 0)
+        value = targets.nstep_value_targets(sample.nstep_return, sample.bootstrap_discount, boot_values,
+                                            sample.obs_mask)
+        policy = sample.policies.astype(np.float32)
+        sampled = sample.sampled_actions
+        b = len(positions)
+        rows = b if cfg.value_target == "mixed" else int(round(b * cfg.reanalyze_ratio))
+        best = None
+        if self.continuous:
+            best = np.take_along_axis(sampled, policy.argmax(-1)[..., None, None], axis=2)[:, :, 0]
+        if rows > 0 and sample.policy_mask[:rows].any():
+            fresh = self._research(sample, rows, rng)
+            m = fresh["mask"]
+            sub_policy = policy[:rows]
+            sub_policy[m] = fresh["policy"]
+            if self.continuous:
+                sampled[:rows][m] = fresh["sampled"]
+                best[:rows][m] = fresh["action"]
+            if cfg.value_target == "mixed":
+                sve = np.zeros_like(value)
+                sve[:rows][m] = fresh["sve"]
+                value = targets.mixed_value_targets(value, sve, sample.policy_mask, sample.ages, train_step,
+                                                    cfg.mixed_value_t1, cfg.mixed_value_t2)
+        if self.target_model.use_value_prefix:
+            prefix = targets.value_prefix_targets(sample.rewards, self.cfg.search.value_prefix_horizon)
+        else:
+            prefix = sample.rewards
+        batch = TrainBatch(
+            obs=self._tensor(sample.obs), actions=self._tensor(sample.actions),
+            weights=self._tensor(weights, torch.float32), value_prefix=self._tensor(prefix, torch.float32),
+            value=self._tensor(value, torch.float32), policy=self._tensor(policy, torch.float32),
+            obs_mask=self._tensor(sample.obs_mask, torch.float32),
+            policy_mask=self._tensor(sample.policy_mask, torch.float32),
+            action_mask=self._tensor(sample.action_mask, torch.float32),
+            sampled_actions=None if sampled is None else self._tensor(sampled, torch.float32),
+            best_action=None if best is None else self._tensor(best, torch.float32))
+        metrics = {"reanalyze/value_target_mean": float(value[sample.obs_mask].mean()),
+                   "reanalyze/td_horizon_mean": float(sample.td_horizons.mean())}
+        return batch, metrics

@@ -1,0 +1,147 @@
+"""jaco_reach: bring the Kinova Jaco's hand to one of four fixed, reachable targets.
+
+The simplest robot task (tags ``robot``, ``reach``): three position servos (base yaw, shoulder, elbow),
+wrist locked straight, dense smooth reward, episode of 10 s = 500 control steps (250 agent steps at the
+default action repeat 2). Success: the grip site within 5 cm of the target.
+
+Parameters (``tasks.load("jaco_reach", **params)``):
+    robot: ``"jaco"`` (dm_control's Kinova Jaco) or ``"menagerie:<name>[/<entry>]"`` for any MuJoCo
+        Menagerie arm (honours ``MENAGERIE_ROOT``); Menagerie arms keep their own actuators (which need
+        a ctrlrange) and get targets sampled once from their workspace with a fixed seed.
+    ee_site: End-effector site of a Menagerie arm (default: origin of the deepest body).
+"""
+from __future__ import annotations
+
+import os
+import numpy as np
+from dm_control.utils import rewards
+
+from . import robots
+from . import scene as scene_lib
+from .base import ShapedTask
+from .errors import TaskError
+
+_PI = np.pi
+JACO_SERVOS = {"joint_1": (_PI - 1.0, _PI + 1.0), "joint_2": (_PI - 0.2, _PI + 1.2), "joint_3": (_PI - 2.4, _PI - 0.2)}
+JACO_LOCKED = {"joint_4": 0.0, "joint_5": 0.0, "joint_6": 0.0}
+JACO_HOME = np.array([_PI, _PI + 0.4, _PI - 1.4])
+# Joint configurations whose grip-site positions are the targets (reachable by construction).
+JACO_TARGET_POSES = np.array([[_PI - 0.6, _PI + 0.6, _PI - 1.4], [_PI + 0.6, _PI + 0.6, _PI - 1.4],
+                              [_PI - 0.3, _PI + 0.6, _PI - 1.8], [_PI + 0.3, _PI + 0.3, _PI - 1.0]])
+SUCCESS_DISTANCE = 0.05
+INIT_NOISE = 0.1
+SCENE_XML = os.path.join(os.path.dirname(__file__), "arm_scene.xml")
+
+
+class ArmReach(ShapedTask):
+    """Reach a fixed target with the grip of an arm (Jaco by default, or a Menagerie arm)."""
+
+    name = "jaco_reach"
+    tags = ("robot", "reach", "arm")
+    reward_terms = ("near", "precise", "still")
+    reward_rule = "weighted_sum"
+    default_camera = "front"
+    default_action_repeat = 2
+    control_timestep = 0.02
+    time_limit = 10.0
+
+    def __init__(self, random=None, robot: str = "jaco", ee_site: str = "", num_targets: int = 4):
+        super().__init__(random=random)
+        if robot != "jaco" and not robot.startswith(scene_lib.MENAGERIE_PREFIX):
+            raise TaskError(f"{self.source_file}: robot={robot!r} is not allowed; use 'jaco' or "
+                            "'menagerie:<name>[/<entry>]'")
+        if not 1 <= int(num_targets) <= 16:
+            raise TaskError(f"{self.source_file}: num_targets={num_targets!r} must be in 1..16")
+        self.robot, self.ee_site, self.num_targets = robot, ee_site, int(num_targets)
+        self._prefix = robots.JACO_PREFIX if robot == "jaco" else "robot/"
+        self.targets = np.zeros((0, 3))
+
+    def build_scene(self):
+        scene = scene_lib.load_xml(SCENE_XML)
+        if self.robot == "jaco":
+            arm = robots.jaco_spec(JACO_SERVOS, JACO_LOCKED)
+        else:
+            arm = scene_lib.menagerie_spec(self.robot)
+        robots.attach_robot(scene, arm, self._prefix)
+        return scene
+
+    def bind(self, physics) -> None:
+        model = physics.model
+        self._target = scene_lib.require(physics, "site", "target", self.source_file)
+        joints = [j for j, name in enumerate(scene_lib.names_of(model, "joint"))
+                  if name.startswith(self._prefix) and model.jnt_type[j] in (2, 3)]  # slide, hinge
+        if not joints:
+            raise TaskError(f"{self.source_file}: robot {self.robot!r} has no hinge or slide joints")
+        self._qpos = np.array([model.jnt_qposadr[j] for j in joints])
+        self._qvel = np.array([model.jnt_dofadr[j] for j in joints])
+        ranges = robots.joint_ranges(model, joints)
+        self._low = np.array([ranges[j][0] for j in joints])
+        self._high = np.array([ranges[j][1] for j in joints])
+        if self.robot == "jaco":
+            self._ee = ("site", scene_lib.require(physics, "site", robots.JACO_GRIP_SITE, self.source_file))
+            self._home, poses = JACO_HOME.copy(), JACO_TARGET_POSES[: self.num_targets]
+        else:
+            if self.ee_site:
+                self._ee = ("site", scene_lib.require(physics, "site", self._prefix + self.ee_site, self.source_file))
+            else:
+                self._ee = ("body", robots.end_effector_body(model))
+            self._home = np.clip(np.asarray(model.qpos0)[self._qpos], self._low, self._high)
+            poses = self._sample_poses(physics)
+        self.targets = np.array([self._forward_kinematics(physics, q) for q in poses])
+
+    def _sample_poses(self, physics) -> np.ndarray:
+        """Joint configurations (fixed seed) whose end effector is above the floor and spread apart."""
+        rng, poses, points = np.random.RandomState(0), [], []
+        for _ in range(500):
+            q = self._low + (0.25 + 0.5 * rng.uniform(size=len(self._low))) * (self._high - self._low)
+            p = self._forward_kinematics(physics, q)
+            if p[2] > 0.05 and all(np.linalg.norm(p - other) > 0.05 for other in points):
+                poses.append(q)
+                points.append(p)
+            if len(poses) == self.num_targets:
+                return np.array(poses)
+        raise TaskError(f"{self.source_file}: found only {len(poses)} reachable targets above the floor for "
+                        f"robot {self.robot!r}; lower num_targets or pass ee_site")
+
+    def _forward_kinematics(self, physics, q: np.ndarray) -> np.ndarray:
+        physics.data.qpos[self._qpos] = q
+        physics.forward()
+        return self._ee_pos(physics).copy()
+
+    def _ee_pos(self, physics) -> np.ndarray:
+        kind, index = self._ee
+        return physics.data.site_xpos[index] if kind == "site" else physics.data.xpos[index]
+
+    def initialize_episode(self, physics) -> None:
+        noise = self.random.uniform(-INIT_NOISE, INIT_NOISE, size=len(self._home))
+        physics.data.qpos[self._qpos] = np.clip(self._home + noise, self._low, self._high)
+        physics.data.qvel[self._qvel] = 0.0
+        physics.model.site_pos[self._target] = self.targets[self.random.randint(len(self.targets))]
+        physics.forward()
+        super().initialize_episode(physics)
+
+    def to_target(self, physics) -> np.ndarray:
+        """Vector [3] from the end effector to the target."""
+        return physics.data.site_xpos[self._target] - self._ee_pos(physics)
+
+    def observe(self, physics):
+        return {
+            "joint_pos": physics.data.qpos[self._qpos],
+            "joint_vel": physics.data.qvel[self._qvel],
+            "hand_pos": self._ee_pos(physics),
+            "target_pos": physics.data.site_xpos[self._target],
+            "to_target": self.to_target(physics),
+        }
+
+    def compute_terms(self, physics):
+        distance = float(np.linalg.norm(self.to_target(physics)))
+        speed = float(np.linalg.norm(physics.data.qvel[self._qvel]))
+        return {
+            "near": rewards.tolerance(distance, bounds=(0, 0.02), margin=0.5, value_at_margin=0.1),
+            "precise": rewards.tolerance(distance, bounds=(0, 0.02), margin=0.06, value_at_margin=0.1),
+            "still": rewards.tolerance(speed, bounds=(0, 0.1), margin=1.0, value_at_margin=0.1),
+        }
+
+    def success(self, physics) -> bool:
+        return bool(np.linalg.norm(self.to_target(physics)) < SUCCESS_DISTANCE)
+
