@@ -2,7 +2,8 @@
 
 Implementation details (numbers refer to docs/IMPLEMENTATION.md):
 1. Loss = λ_r·L_valueprefix + λ_v·L_value + λ_p·L_policy + λ_c·L_consistency summed over the root and K
-   unroll steps, each term masked past the trajectory end, weighted per sample by the prioritized-replay
+   unroll steps, each term masked past the trajectory end (value and reward are trained towards 0 past a
+   termination: absorbing states), weighted per sample by the prioritized-replay
    importance weight, averaged over the batch and divided by K (EfficientZero scales the gradient by 1/K).
 2. The gradient through each dynamics step is scaled by ``dynamics_grad_scale`` (0.5).
 3. The value-prefix LSTM state is reset every ``value_prefix_horizon`` unroll steps, as in the search.
@@ -108,7 +109,7 @@ class Learner:
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
-        v_loss = v_loss * batch.obs_mask[:, 0]
+        v_loss = v_loss * batch.value_mask[:, 0]
         p_loss = self._policy_loss(policy, batch, 0) * batch.policy_mask[:, 0]
         r_loss = torch.zeros_like(v_loss)
         c_loss = torch.zeros_like(v_loss)
@@ -120,9 +121,9 @@ class Learner:
             latent = scale_gradient(latent, t.dynamics_grad_scale)
             step_mask = batch.action_mask[:, k - 1]
             r_target = model.reward_support.scalar_to_probs(batch.value_prefix[:, k - 1])
-            r_loss = r_loss + losses.cross_entropy(vp_logits, r_target) * step_mask
+            r_loss = r_loss + losses.cross_entropy(vp_logits, r_target) * batch.reward_mask[:, k - 1]
             v_target = model.value_support.scalar_to_probs(batch.value[:, k])
-            v_loss = v_loss + losses.cross_entropy(value_logits, v_target) * batch.obs_mask[:, k]
+            v_loss = v_loss + losses.cross_entropy(value_logits, v_target) * batch.value_mask[:, k]
             p_loss = p_loss + self._policy_loss(policy, batch, k) * batch.policy_mask[:, k]
             if use_consistency:
                 pred = model.project(latent, with_predictor=True)

@@ -8,6 +8,8 @@ Implementation details (EfficientZero §1, EZ-V2 §3 of ../shared/REFERENCE.md):
 3. ``train.value_target=mixed`` (EZ-V2): the search-based value estimate (mean backed-up return of the
    reanalysis root) replaces the TD target for data older than T2 after T1 updates (dynamic horizon off).
 4. Value-prefix targets: undiscounted reward sums since the last LSTM reset (every horizon steps).
+5. Past the end of an episode that terminated, states are absorbing: value and reward targets 0 are
+   trained (as in EfficientZero's code); past a truncation (time limit) they are masked.
 """
 from __future__ import annotations
 
@@ -18,14 +20,6 @@ import torch
 
 from ezrobot import targets
 from ezrobot.types import TrainBatch
-
-
-def _ages(replay, positions: np.ndarray) -> np.ndarray:
-    """Transitions written since each position (age of the sample)."""
-    ages = getattr(replay, "ages", None)
-    if ages is not None:
-        return ages(positions)
-    return replay.num_insertions - replay._insertion[positions]  # TODO(lead): use Replay.ages
 
 
 class Reanalyzer:
@@ -62,7 +56,7 @@ class Reanalyzer:
         t = self.cfg.train
         if not t.dynamic_td or t.value_target == "mixed":
             return np.full(len(positions), t.td_steps, np.int64)
-        return targets.dynamic_td_steps(_ages(self.replay, positions), t.td_steps, self.derived.td_horizon_T)
+        return targets.dynamic_td_steps(self.replay.ages(positions), t.td_steps, self.derived.td_horizon_T)
 
     def _research(self, sample, rows: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
         """Search the first ``rows`` samples at every searched step; returns targets for those entries."""
@@ -109,6 +103,9 @@ class Reanalyzer:
             prefix = targets.value_prefix_targets(sample.rewards, self.cfg.search.value_prefix_horizon)
         else:
             prefix = sample.rewards
+        absorbing = sample.terminated[:, None]
+        value_mask = sample.obs_mask | absorbing
+        reward_mask = sample.action_mask | absorbing
         batch = TrainBatch(
             obs=self._tensor(sample.obs), actions=self._tensor(sample.actions),
             weights=self._tensor(weights, torch.float32), value_prefix=self._tensor(prefix, torch.float32),
@@ -116,6 +113,8 @@ class Reanalyzer:
             obs_mask=self._tensor(sample.obs_mask, torch.float32),
             policy_mask=self._tensor(sample.policy_mask, torch.float32),
             action_mask=self._tensor(sample.action_mask, torch.float32),
+            value_mask=self._tensor(value_mask, torch.float32),
+            reward_mask=self._tensor(reward_mask, torch.float32),
             sampled_actions=None if sampled is None else self._tensor(sampled, torch.float32),
             best_action=None if best is None else self._tensor(best, torch.float32))
         metrics = {"reanalyze/value_target_mean": float(value[sample.obs_mask].mean()),

@@ -76,6 +76,8 @@ class ReplaySample:
         td_horizons: ``int64 [B]`` the horizons l used.
         positions: ``int64 [B, K+1]`` ring positions of t+k (-1 past the end).
         bootstrap_positions: ``int64 [B, K+1]`` ring positions of the bootstrap observations.
+        terminated: ``bool [B]`` the trajectory's episode ended by termination within t..t+K+n (steps
+            past its end are absorbing: value 0, reward 0), as opposed to a truncation or no end yet.
     """
 
     obs: np.ndarray
@@ -94,6 +96,7 @@ class ReplaySample:
     td_horizons: np.ndarray
     positions: np.ndarray
     bootstrap_positions: np.ndarray
+    terminated: np.ndarray
 
 
 _ARRAYS = ("obs", "action", "reward", "policy", "root_value", "episode", "step", "insertion", "is_final",
@@ -387,7 +390,13 @@ class Replay:
             root_values=np.where(pmask, self._root_value[idx], 0.0).astype(np.float32),
             nstep_return=ret, bootstrap_obs=self._stacked(boot_pos), bootstrap_discount=boot_disc,
             ages=self._num_insertions - self._insertion[pos], td_horizons=horizons,
-            positions=chain[:, :k1].copy(), bootstrap_positions=boot_pos)
+            positions=chain[:, :k1].copy(), bootstrap_positions=boot_pos,
+            terminated=self._is_final[last_pos] & self._terminated[last_pos])
+
+    def ages(self, positions) -> np.ndarray:
+        """``int64 [B]`` insertions since each position was written (the off-policy horizon's age)."""
+        pos = self._check_positions(positions)
+        return self._num_insertions - self._insertion[pos]
 
     def _stacked(self, idx: np.ndarray) -> np.ndarray:
         """Observations ``[*idx.shape, *obs_shape]`` at positions ``idx``: frames oldest first, the episode's

@@ -29,6 +29,9 @@ class TrainBatch:
         obs_mask: ``[B, K+1]`` 1 where step t+k exists in the episode (its final observation included).
         policy_mask: ``[B, K+1]`` 1 where a policy target exists (a searched, non-final step).
         action_mask: ``[B, K]`` 1 where the action at t+k was really taken (unroll step k+1 is real).
+        value_mask: ``[B, K+1]`` 1 where the value target is trained (existing steps, and absorbing steps
+            past a termination).
+        reward_mask: ``[B, K]`` 1 where the value-prefix target is trained (likewise).
     """
 
     obs: torch.Tensor
@@ -40,6 +43,8 @@ class TrainBatch:
     obs_mask: torch.Tensor
     policy_mask: torch.Tensor
     action_mask: torch.Tensor
+    value_mask: torch.Tensor
+    reward_mask: torch.Tensor
     sampled_actions: Optional[torch.Tensor] = None
     best_action: Optional[torch.Tensor] = None
 
