@@ -93,15 +93,13 @@ class Parts:
         return summarize(stats)
 
     def evaluator(self, model: torch.nn.Module, env_steps: int) -> Dict[str, float]:
-        """The trainer's periodic evaluation (seeded by the eval index; optional video)."""
+        """The trainer's periodic evaluation (fixed seeds; optional video of the first episode)."""
         seed = 10_000 + self.cfg.seed
-        if not self.cfg.eval.video:
-            return self.evaluate_episodes(model, self.cfg.eval.episodes, seed)
-        from ezrobot.videos import eval_video_recorder
+        stats = self.evaluate_episodes(model, self.cfg.eval.episodes, seed)
+        if self.cfg.eval.video:
+            from ezrobot.videos import record_eval_video
 
-        recorder = eval_video_recorder(self, env_steps)
-        stats = self.evaluate_episodes(model, self.cfg.eval.episodes, seed, on_step=recorder.on_step)
-        recorder.close()
+            record_eval_video(self, model, env_steps, seed)
         return stats
 
 
