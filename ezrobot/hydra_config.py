@@ -69,10 +69,16 @@ def load_config(overrides: Sequence[str] = ()) -> Config:
     """
     _register()
     _check_overrides(overrides)
+    # ``configs/task/`` holds the tasks' reward scales, so Hydra would read ``task=X`` as a config-group
+    # choice; the top-level ``task`` string is applied after composition instead (the last one wins).
+    tasks = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] in ("task", "+task", "++task")]
+    rest = [o for o in overrides if o.split("=", 1)[0] not in ("task", "+task", "++task")]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module="ezrobot.configs", version_base="1.3"):
-            node = compose(config_name="config", overrides=list(overrides))
+            node = compose(config_name="config", overrides=rest)
+        if tasks:
+            node.task = tasks[-1]
         cfg: Config = OmegaConf.to_object(node)
     except ConfigError:
         raise
