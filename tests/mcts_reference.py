@@ -1,8 +1,8 @@
 """Plain-Python reference of every search variant: one Node object per node, one tree at a time.
 
 Slow and written to be read against REFERENCE.md §1-3. It draws from the numpy Generator in the engine's
-documented order (root sample noise, root Dirichlet / Gumbel noise, tie seed, per-simulation sample noise,
-final uniforms) and uses the same float64 arithmetic, so golden tests can demand identical results.
+documented order (root sample noise, root Dirichlet / Gumbel noise, tie seed, per-simulation action noise
+[B, D], final uniforms) and uses the same float64 arithmetic, so golden tests can demand identical results.
 ``model(b, parent_slot, action, child_slot) -> (value, value_prefix, policy_row)`` is called per tree.
 """
 from __future__ import annotations
@@ -56,17 +56,35 @@ def expand_discrete(node, logits):
 
 
 def expand_continuous(node, head, eps, num, widened, scale):
+    """The root: all ``num`` actions drawn now, the last ``widened`` ones with std x ``scale``."""
     dims = len(head) // 2
     node.actions = [[0.0] * dims for _ in range(num)]
     for d in range(dims):
-        mu = 5.0 * math.tanh(float(head[d]) / 5.0)
-        sigma = softplus(float(head[dims + d]) + 1.0) + 0.1
+        mu, sigma = mean_std(head, d)
         for k in range(num):
             s = sigma * scale if k >= num - widened else sigma
             node.actions[k][d] = float(np.float32(math.tanh(mu + s * float(eps[k][d]))))
     node.priors = [1.0 / num] * num
     node.logits = [-math.log(num)] * num
     node.children = [None] * num
+
+
+def mean_std(head, d):
+    dims = len(head) // 2
+    return 5.0 * math.tanh(float(head[d]) / 5.0), softplus(float(head[dims + d]) + 1.0) + 0.1
+
+
+def expand_interior_continuous(node, head, num):
+    """An interior node keeps its Gaussian; a child's action is drawn when the child is first expanded."""
+    node.dist = [mean_std(head, d) for d in range(len(head) // 2)]
+    node.actions = [None] * num
+    node.priors = [1.0 / num] * num
+    node.logits = [-math.log(num)] * num
+    node.children = [None] * num
+
+
+def draw_action(node, a, eps):
+    node.actions[a] = [float(np.float32(math.tanh(mu + sigma * float(e)))) for (mu, sigma), e in zip(node.dist, eps)]
 
 
 def importance_prior(node, head, eps, num, widened, scale):
@@ -243,6 +261,7 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
         t.nodes.append(root)
         trees.append(t)
     for sim in range(n):
+        eps = rng.standard_normal((batch, dims), dtype=np.float32) if continuous else None
         selections = [t.traverse(sim) for t in trees]
         outputs = []
         for b, (path, a) in enumerate(selections):
@@ -251,9 +270,10 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
                 outputs.append(model(b, path[-1].index, action, sim + 1))
             else:
                 parent = path[-1]
+                if continuous and parent.index != 0:
+                    draw_action(parent, a, eps[b])
                 action = np.asarray(parent.actions[a], np.float32) if continuous else a
                 outputs.append(model(b, parent.index, action, sim + 1))
-        eps = rng.standard_normal((batch, k_int, dims), dtype=np.float32) if continuous else None
         for b, ((path, a), t) in enumerate(zip(selections, trees)):
             value, vp, policy = outputs[b]
             if a is None:
@@ -266,7 +286,7 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
             reward = vp if parent.reset else vp - parent.value_prefix
             child = Node(sim + 1, parent, depth, reset, float(np.float32(value)), vp, reward)
             if continuous:
-                expand_continuous(child, policy, eps[b], k_int, 0, 1.0)
+                expand_interior_continuous(child, policy, k_int)
             else:
                 expand_discrete(child, [np.float32(x) for x in policy])
             parent.children[a] = child

@@ -135,5 +135,32 @@ def test_bench_json(capsys):
     records = json.loads(capsys.readouterr().out)
     assert [r["variant"] for r in records] == ["puct", "gumbel", "sampled_puct", "sampled_gumbel"]
     for r in records:
-        assert set(r) >= {"workload", "variant", "batch", "simulations", "seconds_median", "sims_per_s"}
+        assert set(r) >= {"workload", "variant", "batch", "simulations", "seconds_median", "sims_per_s",
+                          "cpu_seconds_median", "cpu_sims_per_s"}
         assert r["sims_per_s"] == pytest.approx(r["batch"] * 6 / r["seconds_median"])
+
+
+@pytest.mark.parametrize("variant", ["puct", "gumbel"])
+def test_deferred_interior_actions_follow_the_node_policy(variant):
+    # every node's head is x = 0: mu = 0 and sigma = softplus(1) + 0.1; children below interior nodes are
+    # drawn lazily at expansion, so their pre-tanh actions must be N(0, sigma^2) and all distinct
+    batch, sims, dims = 64, 30, 3
+    head = np.zeros((batch, 2 * dims), np.float32)
+    seen = []
+
+    def fn(parents, actions, children, reset):
+        interior = parents > 0
+        seen.append(np.array(actions[interior], np.float64))
+        value = np.linspace(-0.5, 0.5, batch).astype(np.float32)
+        return RecurrentOutput(value, value * 0.1, head)
+
+    root = RootInput(np.zeros(batch, np.float32), head, 0.99, True)
+    cfg = SearchConfig(variant=variant, num_simulations=sims, num_sampled_actions=4,
+                       num_sampled_actions_widened=0, num_sampled_actions_interior=3)
+    search(root, fn, cfg, np.random.default_rng(0), train=False)
+    pre_tanh = np.arctanh(np.concatenate(seen))
+    sigma = np.log1p(np.exp(1.0)) + 0.1
+    assert pre_tanh.shape[0] > 500
+    assert abs(pre_tanh.mean()) < 0.1
+    assert abs(pre_tanh.std() / sigma - 1.0) < 0.08
+    assert np.unique(pre_tanh[:, 0]).size == pre_tanh.shape[0]

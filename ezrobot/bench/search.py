@@ -5,8 +5,10 @@ U(-1, 1), value prefixes U(-0.1, 0.1), logits / Gaussian head params N(0, 1)); d
 c2 19652, Dirichlet 0.3 / 0.25 (training-mode searches). Workloads: W1 discrete B=256, A=18; W2 B=8, A=18;
 W3 continuous B=256, K=20, D=6; W4 B=1024, A=18; N=50 simulations each, for the pUCT and the Gumbel variant.
 The whole search call is timed (Python loop and fake model included), after one warm-up call, and the
-median of ``--repeats`` runs is reported with sims_per_s = B * N / seconds. ``--cold`` also measures the
-numba compile time in a fresh process with an empty cache directory.
+median of ``--repeats`` runs is reported with sims_per_s = B * N / seconds. The same runs' median thread CPU
+time is reported too (``cpu_sims_per_s``): on a shared machine it is not inflated by time spent
+descheduled. ``--cold`` also measures the numba compile time in a fresh process with an empty cache
+directory.
 """
 from __future__ import annotations
 
@@ -83,17 +85,19 @@ def bench_one(work: Workload, variant: str, num_simulations: int, repeats: int) 
     root = model.root(0.997, work.continuous)
     rng = np.random.default_rng(0)
     search(root, model, cfg, rng, train=True)
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         out = search(root, model, cfg, rng, train=True)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.thread_time() - cpu_start)
     if int(out.visit_counts.sum()) != work.batch * num_simulations:
         raise RuntimeError("root visit counts do not sum to B * N")
-    med = float(np.median(times))
+    med, cpu_med = float(np.median(times)), float(np.median(cpu_times))
+    sims = work.batch * num_simulations
     return {"workload": work.name, "variant": variant_name(variant, work.continuous), "batch": work.batch,
-            "simulations": num_simulations, "seconds_median": med,
-            "sims_per_s": work.batch * num_simulations / med, "repeats": repeats}
+            "simulations": num_simulations, "seconds_median": med, "sims_per_s": sims / med,
+            "cpu_seconds_median": cpu_med, "cpu_sims_per_s": sims / max(cpu_med, 1e-9), "repeats": repeats}
 
 
 _COLD_SNIPPET = """
@@ -154,7 +158,8 @@ def main(argv: List[str]) -> int:
             print(f"numba compile: cold {r['cold_compile_s']:.2f} s, cached {r['cached_load_s']:.2f} s")
         else:
             print(f"{r['workload']:3s} {r['variant']:15s} B={r['batch']:5d} N={r['simulations']:3d} "
-                  f"{r['seconds_median'] * 1e3:9.3f} ms  {r['sims_per_s'] / 1e3:9.1f}k sims/s")
+                  f"{r['seconds_median'] * 1e3:9.3f} ms  {r['sims_per_s'] / 1e3:9.1f}k sims/s  "
+                  f"(CPU {r['cpu_sims_per_s'] / 1e3:.1f}k)")
     return 0
 
 

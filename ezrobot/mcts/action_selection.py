@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ezrobot.mcts.qtransforms import child_q, normalize, sigma_q
+from ezrobot.mcts.qtransforms import child_stats, mean_q, normalize, sigma_q, visited_q
 from ezrobot.mcts.tree import LOGIT, NCHILD, PRIOR, QMAX, QMIN, VISITS
 
 TIE_EPSILON = 1e-6
@@ -41,27 +41,34 @@ def tie_index(seed, b, sim, depth, count):
 
 
 @njit(cache=True)
-def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, parent_mean_q, discount, pb_c_base,
-                pb_c_init, floor, seed, sim, depth, ties):
-    """EfficientZero pUCT choice among the children of ``node`` (``ties [C]`` int32 scratch)."""
+def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, is_root, parent_q, discount, pb_c_base,
+                pb_c_init, floor, seed, sim, depth, scratch_i, scratch_f):
+    """EfficientZero pUCT choice among the children of ``node`` (``scratch_i [2, C]`` int32, ``scratch_f
+    [4, C]`` float64).
+
+    Returns:
+        (chosen child index, the node's mean Q: the value of its unvisited children, see ``mean_q``).
+    """
+    visits = scratch_i[0]
+    ties = scratch_i[1]
+    q = scratch_f[0]
+    total_q, count = visited_q(nodes_f, nodes_i, child_index, b, node, discount, q, visits)
+    parent_mean_q = mean_q(total_q, count, is_root, parent_q)
     total = np.float64(nodes_i[b, node, VISITS] - 1)
     pb_c = np.log((total + pb_c_base + 1.0) / pb_c_base) + pb_c_init
     sqrt_total = np.sqrt(total)
     qmin = rows_f[b, QMIN]
     qmax = rows_f[b, QMAX]
+    unvisited = normalize(parent_mean_q, qmin, qmax, floor)
     max_score = -np.inf
     count = 0
     for a in range(nodes_i[b, node, NCHILD]):
-        child = child_index[b, node, a]
-        n = 0
-        if child >= 0:
-            n = nodes_i[b, child, VISITS]
+        n = visits[a]
         prior_score = pb_c * (sqrt_total / (n + 1)) * child_f[b, node, a, PRIOR]
         if n == 0:
-            value_score = parent_mean_q
+            score = prior_score + unvisited
         else:
-            value_score = child_q(nodes_f, nodes_i, b, child, discount)
-        score = prior_score + normalize(value_score, qmin, qmax, floor)
+            score = prior_score + normalize(q[a], qmin, qmax, floor)
         if max_score < score:
             max_score = score
             ties[0] = a
@@ -70,8 +77,8 @@ def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, parent_
             ties[count] = a
             count += 1
     if count == 1:
-        return np.int64(ties[0])
-    return np.int64(ties[tie_index(seed, b, sim, depth, count)])
+        return np.int64(ties[0]), parent_mean_q
+    return np.int64(ties[tie_index(seed, b, sim, depth, count)]), parent_mean_q
 
 
 @njit(cache=True)
@@ -89,22 +96,28 @@ def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, con
 
 
 @njit(cache=True)
-def argmax_first(values, num):
-    """Index of the first maximum of ``values[:num]``."""
-    best = 0
-    for a in range(1, num):
-        if values[a] > values[best]:
-            best = a
-    return np.int64(best)
-
-
-@njit(cache=True)
 def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
                        c_visit, c_scale, visits, scratch):
-    """Sequential-halving root choice (``scratch [4, C]`` float64, ``visits [C]`` int32)."""
-    gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
-                  c_visit, c_scale, scratch[0], visits, scratch[1])
-    return argmax_first(scratch[1], nodes_i[b, 0, NCHILD])
+    """Sequential-halving root choice (``scratch [4, C]`` float64, ``visits [C]`` int32): the first maximum
+    of :func:`gumbel_scores`, computing sigma(q) only for the eligible children."""
+    q = scratch[0]
+    _, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, 0, discount, q, visits)
+    scale = (c_visit + visit_max) * c_scale
+    qmin = rows_f[b, QMIN]
+    qmax = rows_f[b, QMAX]
+    sig_mix = scale * normalize(v_mix, qmin, qmax, floor)
+    best = 0
+    best_score = -np.inf
+    for a in range(nodes_i[b, 0, NCHILD]):
+        if visits[a] == considered:
+            sig = sig_mix if considered == 0 else scale * normalize(q[a], qmin, qmax, floor)
+            s = gumbel[b, a] + child_f[b, 0, a, LOGIT] + sig
+            if not s > LOW_LOGIT:
+                s = LOW_LOGIT
+            if s > best_score:
+                best_score = s
+                best = a
+    return np.int64(best)
 
 
 @njit(cache=True)
@@ -135,11 +148,33 @@ def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, dis
 @njit(cache=True)
 def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
                            c_scale, visits, scratch):
-    """Deterministic interior choice argmax_a pi'(a) - N(a) / (1 + sum_b N(b))."""
-    probs = scratch[1]
-    visit_sum = improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor,
-                                c_visit, c_scale, visits, scratch[0], probs)
+    """Deterministic interior choice: the first maximum of pi'(a) - N(a) / (1 + sum_b N(b)) (the passes of
+    :func:`improved_policy` fused, same arithmetic)."""
+    q = scratch[0]
+    x = scratch[1]
+    visit_sum, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, q, visits)
+    scale = (c_visit + visit_max) * c_scale
+    qmin = rows_f[b, QMIN]
+    qmax = rows_f[b, QMAX]
+    sig_mix = scale * normalize(v_mix, qmin, qmax, floor)
     num = nodes_i[b, node, NCHILD]
+    top = -np.inf
     for a in range(num):
-        probs[a] = probs[a] - visits[a] / (1.0 + visit_sum)
-    return argmax_first(probs, num)
+        if visits[a] == 0:
+            x[a] = child_f[b, node, a, LOGIT] + sig_mix
+        else:
+            x[a] = child_f[b, node, a, LOGIT] + scale * normalize(q[a], qmin, qmax, floor)
+        if x[a] > top:
+            top = x[a]
+    total = 0.0
+    for a in range(num):
+        x[a] = np.exp(x[a] - top)
+        total += x[a]
+    best = 0
+    best_score = -np.inf
+    for a in range(num):
+        score = x[a] / total - visits[a] / (1.0 + visit_sum)
+        if score > best_score:
+            best_score = score
+            best = a
+    return np.int64(best)

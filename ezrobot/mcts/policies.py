@@ -83,7 +83,7 @@ def _run(root: RootInput, recurrent_fn: RecurrentFn, cfg: SearchConfig, rng: np.
                continuous, bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action,
                bufs.rows_f, bufs.rows_i)
     table = considered_visits(min(cfg.gumbel_top_m, k_root), n) if gumbel else np.zeros(n, np.int32)
-    eps_buf = np.empty((batch, k_interior, dims) if continuous else (batch, 1, 1), np.float32)
+    eps_buf = np.empty((batch, dims) if continuous else (batch, 1), np.float32)
     act_i = np.zeros(batch, np.int64)
     act_f = np.zeros((batch, dims), np.float32)
     run_search(bufs, value, policy, recurrent_fn, pf, pi, n, noise, table, eps_buf, act_i, act_f, continuous,

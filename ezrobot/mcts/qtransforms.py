@@ -40,28 +40,45 @@ def child_q(nodes_f, nodes_i, b, child, discount):
 
 
 @njit(cache=True)
-def mean_q(nodes_f, nodes_i, child_index, b, node, is_root, parent_q, discount):
-    """EfficientZero's value for unvisited children: the mean Q of the visited ones, with the parent's
-    own mean Q counted in as one more term below the root."""
+def visited_q(nodes_f, nodes_i, child_index, b, node, discount, out_q, out_visits):
+    """Visits of every child of ``node`` into ``out_visits [C]`` and the Q of the visited ones into
+    ``out_q [C]`` (unvisited entries are left as they are).
+
+    Returns:
+        (sum of the visited children's Q, number of visited children).
+    """
     total = 0.0
     count = 0
     for a in range(nodes_i[b, node, NCHILD]):
         child = child_index[b, node, a]
-        if child >= 0 and nodes_i[b, child, VISITS] > 0:
-            total += child_q(nodes_f, nodes_i, b, child, discount)
+        n = 0
+        if child >= 0:
+            n = nodes_i[b, child, VISITS]
+        out_visits[a] = n
+        if n > 0:
+            q = child_q(nodes_f, nodes_i, b, child, discount)
+            out_q[a] = q
+            total += q
             count += 1
+    return total, count
+
+
+@njit(cache=True)
+def mean_q(total, count, is_root, parent_q):
+    """EfficientZero's value for unvisited children from :func:`visited_q`'s sums: the mean Q of the
+    visited ones, with the parent's own mean Q counted in as one more term below the root."""
     if is_root and count > 0:
         return total / count
     return (parent_q + total) / (count + 1)
 
 
 @njit(cache=True)
-def completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q, out_visits):
-    """Completed Q of every child of ``node`` (unnormalised) into ``out_q [C]``, visits into
-    ``out_visits [C]``.
+def child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q, out_visits):
+    """Visits of every child of ``node`` into ``out_visits [C]``, Q of the visited ones into ``out_q [C]``.
 
     Returns:
-        (sum of child visits, max child visits).
+        (sum of child visits, max child visits, v_mix): the completed Q of a child is ``out_q[a]`` where it
+        was visited, else v_mix.
     """
     num = nodes_i[b, node, NCHILD]
     visit_sum = 0
@@ -88,7 +105,20 @@ def completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q
     v_mix = nodes_f[b, node, RAW]
     if visit_sum > 0:
         v_mix = (v_mix + visit_sum * (weighted / prob_sum)) / (1.0 + visit_sum)
-    for a in range(num):
+    return visit_sum, visit_max, v_mix
+
+
+@njit(cache=True)
+def completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q, out_visits):
+    """Completed Q of every child of ``node`` (unnormalised) into ``out_q [C]``, visits into
+    ``out_visits [C]``.
+
+    Returns:
+        (sum of child visits, max child visits).
+    """
+    visit_sum, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q,
+                                              out_visits)
+    for a in range(nodes_i[b, node, NCHILD]):
         if out_visits[a] == 0:
             out_q[a] = v_mix
     return visit_sum, visit_max

@@ -3,8 +3,12 @@
 The policy head ``[2D]`` gives mu = 5 tanh(x_mu / 5) and sigma = softplus(x_sigma + 1) + 0.1 (the same
 parameterisation as ``ezrobot.distributions``); action k is tanh(mu + sigma * eps_k) with eps drawn by the
 caller from its numpy Generator, so one seed gives one tree. Interior nodes use a uniform prior 1/K
-(Sampled MuZero with beta = pi). The root may draw its last W samples from a widened proposal with std
-sigma * s (EZ-V2); then pUCT uses the Sampled MuZero prior beta_hat / beta * pi with the mixture density
+(Sampled MuZero with beta = pi). The root's K actions are all drawn (and evaluated) before the search. An
+interior node only stores its (mu, sigma); the action of its child k is drawn when a simulation first
+expands that child, from that simulation's noise. This is the same distribution as drawing all K up front
+(deferred decisions): the K children of an interior node share one prior and one unvisited value, so no
+selection rule looks at an action before its child is expanded. The root may draw its last W samples
+from a widened proposal with std sigma * s (EZ-V2); then pUCT uses the Sampled MuZero prior beta_hat / beta * pi with the mixture density
 beta = (1 - W/K) N(mu, sigma) + (W/K) N(mu, s sigma) in pre-tanh space (the tanh Jacobian cancels), and
 Gumbel keeps the uniform prior of EZ-V2.
 """
@@ -59,6 +63,28 @@ def sample_children(child_f, child_action, b, node, head, eps, num, num_widened,
     for k in range(num):
         child_f[b, node, k, PRIOR] = 1.0 / num
         child_f[b, node, k, LOGIT] = log_uniform
+
+
+@njit(cache=True)
+def set_distribution(child_f, node_dist, b, node, head, num):
+    """Store the Gaussian (mu, sigma) of an interior node in ``node_dist[b, node]`` and a uniform prior
+    over its ``num`` children (whose actions are drawn lazily by :func:`child_action_from`)."""
+    for d in range(head.shape[0] // 2):
+        mu, sigma = head_mean_std(head, d)
+        node_dist[b, node, 0, d] = mu
+        node_dist[b, node, 1, d] = sigma
+    log_uniform = -np.log(np.float64(num))
+    for k in range(num):
+        child_f[b, node, k, PRIOR] = 1.0 / num
+        child_f[b, node, k, LOGIT] = log_uniform
+
+
+@njit(cache=True)
+def child_action_from(child_action, node_dist, b, node, a, eps):
+    """Draw the action of child ``a`` of an interior node: tanh(mu + sigma * eps) with ``eps [D]``."""
+    for d in range(eps.shape[0]):
+        child_action[b, node, a, d] = np.tanh(node_dist[b, node, 0, d]
+                                              + node_dist[b, node, 1, d] * np.float64(eps[d]))
 
 
 @njit(cache=True)

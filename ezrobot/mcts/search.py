@@ -5,8 +5,9 @@ selects the next path, so each simulation costs one batched ``recurrent_fn`` cal
 
 Random numbers come only from the caller's numpy Generator, in this order: the continuous root samples'
 noise ``[B, K, D]``; the root noise (training: Dirichlet ``[B, K]`` for pUCT, Gumbel ``[B, K]`` for Gumbel);
-one tie-breaking seed; per simulation, the continuous children's noise ``[B, C, D]``; and for pUCT self-play
-one uniform per tree to sample the action from the visit counts.
+one tie-breaking seed; per simulation s (continuous spaces), the noise ``[B, D]`` of the action of the child
+that s creates below an interior node (see ``sampling``); and for pUCT self-play one uniform per tree to
+sample the action from the visit counts.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from numba import njit
 
 from ezrobot.mcts.action_selection import (gumbel_scores, improved_policy, select_gumbel_interior,
                                            select_gumbel_root, select_puct)
-from ezrobot.mcts.qtransforms import completed_q, mean_q
-from ezrobot.mcts.sampling import importance_prior, sample_children
+from ezrobot.mcts.qtransforms import completed_q
+from ezrobot.mcts.sampling import child_action_from, importance_prior, sample_children, set_distribution
 from ezrobot.mcts.tree import (DEPTH, DEPTH_MAX, DEPTH_SUM, LOGIT, NCHILD, PATH_LEN, PRIOR, QMAX, QMIN, RAW,
                                RESET, TERMINAL, VISITS, VPREFIX, VSUM, TreeBuffers, backpropagate, init_node,
                                softmax_priors)
@@ -55,8 +56,8 @@ def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, i
 
 
 @njit(cache=True)
-def _traverse(b, sim, nodes_f, nodes_i, child_index, child_f, child_action, rows_f, rows_i, path, gumbel,
-              table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, out_reset):
+def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i, path,
+              gumbel, table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, out_reset):
     """Select the path of simulation ``sim`` in tree ``b`` and write the network inputs of its leaf."""
     node = 0
     depth = 0
@@ -65,15 +66,15 @@ def _traverse(b, sim, nodes_f, nodes_i, child_index, child_f, child_action, rows
     discount = pf[F_DISCOUNT]
     while depth < pi[P_DEPTH_BOUND]:
         if pi[P_GUMBEL] == 0:
-            parent_q = mean_q(nodes_f, nodes_i, child_index, b, node, depth == 0, parent_q, discount)
-            a = select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, parent_q, discount,
-                            pf[F_PB_C_BASE], pf[F_PB_C_INIT], pf[F_FLOOR], pi[P_SEED], sim, depth, scratch_i)
+            a, parent_q = select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, depth == 0, parent_q,
+                                      discount, pf[F_PB_C_BASE], pf[F_PB_C_INIT], pf[F_FLOOR], pi[P_SEED], sim,
+                                      depth, scratch_i, scratch_f)
         elif depth == 0:
             a = select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, table[sim],
-                                   discount, pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_i, scratch_f)
+                                   discount, pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_i[0], scratch_f)
         else:
             a = select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount,
-                                       pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_i, scratch_f)
+                                       pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_i[0], scratch_f)
         child = child_index[b, node, a]
         depth += 1
         if child < 0:
@@ -83,6 +84,8 @@ def _traverse(b, sim, nodes_f, nodes_i, child_index, child_f, child_action, rows
             rows_i[b, TERMINAL] = 0
             out_parent[b] = node
             out_act_i[b] = a
+            if pi[P_CONTINUOUS] == 1 and node > 0:
+                child_action_from(child_action, node_dist, b, node, a, eps[b])
             for d in range(out_act_f.shape[1]):
                 out_act_f[b, d] = child_action[b, node, a, d]
             out_reset[b] = pi[P_USE_VP] == 0 or depth % pi[P_HORIZON] == 0
@@ -99,8 +102,8 @@ def _traverse(b, sim, nodes_f, nodes_i, child_index, child_f, child_action, rows
 
 
 @njit(cache=True)
-def _expand_backup(b, sim, value, value_prefix, policy, eps, nodes_f, nodes_i, child_index, child_f,
-                   child_action, rows_f, rows_i, path, pf, pi):
+def _expand_backup(b, sim, value, value_prefix, policy, nodes_f, nodes_i, child_index, child_f, node_dist,
+                   rows_f, rows_i, path, pf, pi):
     """Expand the leaf of simulation ``sim`` in tree ``b`` with its network outputs and back it up."""
     length = rows_i[b, PATH_LEN]
     leaf = path[b, length - 1]
@@ -118,7 +121,7 @@ def _expand_backup(b, sim, value, value_prefix, policy, eps, nodes_f, nodes_i, c
         if pi[P_CONTINUOUS] == 1:
             num = pi[P_K_INTERIOR]
             init_node(nodes_f, nodes_i, child_index, b, leaf, parent, depth, reset, leaf_value, vp, reward, num)
-            sample_children(child_f, child_action, b, leaf, policy[b], eps[b], num, 0, 1.0)
+            set_distribution(child_f, node_dist, b, leaf, policy[b], num)
         else:
             num = policy.shape[1]
             init_node(nodes_f, nodes_i, child_index, b, leaf, parent, depth, reset, leaf_value, vp, reward, num)
@@ -128,16 +131,18 @@ def _expand_backup(b, sim, value, value_prefix, policy, eps, nodes_f, nodes_i, c
 
 @njit(cache=True)
 def simulation_step(sim, backup, traverse, value, value_prefix, policy, eps, nodes_f, nodes_i, child_index,
-                    child_f, child_action, rows_f, rows_i, path, gumbel, table, pf, pi, scratch_i, scratch_f,
-                    out_parent, out_act_i, out_act_f, out_reset):
-    """Back up simulation ``sim - 1`` (when ``backup``) and select simulation ``sim`` (when ``traverse``)."""
+                    child_f, child_action, node_dist, rows_f, rows_i, path, gumbel, table, pf, pi, scratch_i,
+                    scratch_f, out_parent, out_act_i, out_act_f, out_reset):
+    """Back up simulation ``sim - 1`` (when ``backup``) and select simulation ``sim`` with its action noise
+    ``eps [B, D]`` (when ``traverse``)."""
     for b in range(nodes_f.shape[0]):
         if backup:
-            _expand_backup(b, sim - 1, value, value_prefix, policy, eps, nodes_f, nodes_i, child_index,
-                           child_f, child_action, rows_f, rows_i, path, pf, pi)
+            _expand_backup(b, sim - 1, value, value_prefix, policy, nodes_f, nodes_i, child_index, child_f,
+                           node_dist, rows_f, rows_i, path, pf, pi)
         if traverse:
-            _traverse(b, sim, nodes_f, nodes_i, child_index, child_f, child_action, rows_f, rows_i, path,
-                      gumbel, table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, out_reset)
+            _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i,
+                      path, gumbel, table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f,
+                      out_reset)
 
 
 @njit(cache=True)
@@ -206,22 +211,27 @@ def run_search(bufs: TreeBuffers, value: np.ndarray, policy: np.ndarray, recurre
                pf: np.ndarray, pi: np.ndarray, num_simulations: int, gumbel: np.ndarray, table: np.ndarray,
                eps_buf: np.ndarray, out_act_i: np.ndarray, out_act_f: np.ndarray, continuous: bool,
                slot_table: np.ndarray, rng: np.random.Generator) -> None:
-    """The simulation loop over already initialised roots (see :func:`simulation_step`)."""
+    """The simulation loop over already initialised roots (see :func:`simulation_step`).
+
+    ``eps_buf [B, D]`` float32 receives each simulation's action noise (continuous spaces).
+    """
     batch = value.shape[0]
     out_parent = np.empty(batch, np.int64)
     out_reset = np.empty(batch, np.bool_)
     actions = out_act_f if continuous else out_act_i
-    args = (bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action, bufs.rows_f,
-            bufs.rows_i, bufs.path, gumbel, table, pf, pi, bufs.scratch_i, bufs.scratch_f, out_parent, out_act_i,
-            out_act_f, out_reset)
+    args = (bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action, bufs.node_dist,
+            bufs.rows_f, bufs.rows_i, bufs.path, gumbel, table, pf, pi, bufs.scratch_i, bufs.scratch_f, out_parent,
+            out_act_i, out_act_f, out_reset)
     empty_v = np.zeros(batch, np.float32)
+    if continuous:
+        rng.standard_normal(dtype=np.float32, out=eps_buf)
     simulation_step(0, False, True, empty_v, empty_v, policy, eps_buf, *args)
     for sim in range(num_simulations):
         out = recurrent_fn(out_parent, actions, slot_table[sim], out_reset)
         v = _as_f32(out.value, (batch,), "value")
         vp = _as_f32(out.value_prefix, (batch,), "value_prefix")
         pol = _as_f32(out.policy, (batch, policy.shape[1]), "policy")
-        if continuous:
+        if continuous and sim + 1 < num_simulations:
             rng.standard_normal(dtype=np.float32, out=eps_buf)
         simulation_step(sim + 1, True, sim + 1 < num_simulations, v, vp, pol, eps_buf, *args)
 

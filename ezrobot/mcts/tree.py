@@ -6,7 +6,8 @@ Layout (B trees, M = N + 1 nodes, C children per node, D action dimension); node
 * ``nodes_i [B, M, 5]`` int32: visits, reset flag, depth, number of children (0: not expanded), parent.
 * ``child_index [B, M, C]`` int32: node index of each child, -1 while unexpanded.
 * ``child_f [B, M, C, 2]`` float64: prior probability and log prior of each child.
-* ``child_action [B, M, C, D]`` float32: continuous actions of the children (D = 0 for discrete spaces).
+* ``child_action [B, M, C, D]`` float32: continuous actions of the children (D = 0 for discrete spaces);
+  ``node_dist [B, M, 2, D]`` float64: the Gaussian mean and std of every continuous interior node.
 * ``rows_f [B, 2]`` float64: the tree's min and max Q; ``rows_i [B, 4]`` int32: path length, terminal
   flag, sum and max of leaf depths; ``path [B, depth_bound + 1]`` int32: the current search path.
 
@@ -42,6 +43,7 @@ class TreeBuffers:
     child_index: np.ndarray
     child_f: np.ndarray
     child_action: np.ndarray
+    node_dist: np.ndarray
     rows_f: np.ndarray
     rows_i: np.ndarray
     path: np.ndarray
@@ -71,10 +73,11 @@ def get_buffers(batch: int, num_nodes: int, num_children: int, action_dim: int, 
             child_index=np.full((batch, num_nodes, num_children), -1, np.int32),
             child_f=np.zeros((batch, num_nodes, num_children, 2), np.float64),
             child_action=np.zeros((batch, num_nodes, num_children, action_dim), np.float32),
+            node_dist=np.zeros((batch, num_nodes, 2, action_dim), np.float64),
             rows_f=np.zeros((batch, 2), np.float64),
             rows_i=np.zeros((batch, 4), np.int32),
             path=np.zeros((batch, path_len), np.int32),
-            scratch_i=np.zeros(num_children, np.int32),
+            scratch_i=np.zeros((2, num_children), np.int32),
             scratch_f=np.zeros((4, num_children), np.float64),
         )
         if len(_CACHE) >= 16:
