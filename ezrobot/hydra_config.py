@@ -45,7 +45,10 @@ def _one_line(err: Exception) -> str:
     cause = err.__cause__ or err.__context__
     if cause is not None and type(err).__name__ == "ConfigCompositionException":
         text = f"{text} {cause}"
+    key = re.search(r"full_key:\s*(\S+)", text)
     text = re.sub(r"\s*full_key:.*", "", text, flags=re.S)
+    if key and key.group(1) not in text:
+        text = f"{key.group(1)}: {text}"
     text = re.sub(r"\s+", " ", text).strip()
     match = re.search(r"Key '([^']+)' is not in struct", text)
     if match:

@@ -234,7 +234,7 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
     if continuous:
         k_root = cfg.num_sampled_actions
         k_int = cfg.num_sampled_actions_interior if gumbel else k_root
-        widened = cfg.num_sampled_actions_widened if train else 0
+        widened = cfg.widened_count() if train else 0
         eps_root = rng.standard_normal((batch, k_root, dims), dtype=np.float32)
     else:
         k_root = k_int = len(root_policy[0])

@@ -24,9 +24,10 @@ class SearchConfig:
     """K: actions sampled at the root (and, for pUCT, at every expanded node) in continuous spaces."""
     num_sampled_actions_interior: int = 2
     """Gumbel, continuous: actions sampled at interior (non-root) nodes (EZ-V2: 2)."""
-    num_sampled_actions_widened: int = 12
+    num_sampled_actions_widened: int = -1
     """Continuous, training only: how many of the K root samples come from the widened proposal
-    (same mean, std x ``widen_std_scale``); the rest come from the policy. 0 disables widening."""
+    (same mean, std x ``widen_std_scale``); the rest come from the policy. 0 disables widening; -1 takes
+    3/4 of K, rounded (EZ-V2: 12 of 16). See :meth:`widened_count`."""
     widen_std_scale: float = 3.0
     """Standard-deviation factor of the widened root proposal (EZ-V2: 3)."""
     gumbel_top_m: int = 16
@@ -67,9 +68,9 @@ class SearchConfig:
         for name in positive_ints:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be >= 1")
-        if not 0 <= self.num_sampled_actions_widened <= self.num_sampled_actions:
-            raise ValueError(f"num_sampled_actions_widened={self.num_sampled_actions_widened!r} must be in "
-                             f"[0, num_sampled_actions={self.num_sampled_actions}]")
+        if not -1 <= self.num_sampled_actions_widened <= self.num_sampled_actions:
+            raise ValueError(f"num_sampled_actions_widened={self.num_sampled_actions_widened!r} must be -1 (3/4 of K) "
+                             f"or in [0, num_sampled_actions={self.num_sampled_actions}]")
         for name in ("widen_std_scale", "pb_c_base", "dirichlet_alpha", "c_scale", "min_max_floor"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
@@ -85,3 +86,9 @@ class SearchConfig:
     def depth_bound(self) -> int:
         """The effective depth bound: ``max_depth``, or ``num_simulations`` when it is 0."""
         return self.max_depth if self.max_depth > 0 else self.num_simulations
+
+    def widened_count(self) -> int:
+        """Root samples drawn from the widened proposal during training (resolves -1 to round(3K/4))."""
+        if self.num_sampled_actions_widened < 0:
+            return int(round(0.75 * self.num_sampled_actions))
+        return int(self.num_sampled_actions_widened)

@@ -63,7 +63,7 @@ def _run(root: RootInput, recurrent_fn: RecurrentFn, cfg: SearchConfig, rng: np.
     if continuous:
         k_root = cfg.num_sampled_actions
         k_interior = cfg.num_sampled_actions_interior if gumbel else k_root
-        widened = cfg.num_sampled_actions_widened if train else 0
+        widened = cfg.widened_count() if train else 0
     else:
         k_root = k_interior = policy.shape[1]
         widened = 0
