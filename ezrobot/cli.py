@@ -70,6 +70,8 @@ def _dispatch(argv: List[str]) -> int:
         from ezrobot.bench import bench_command
         return bench_command(rest)
     if command == "tasks":
+        from ezrobot.envs.rendering import select_backend
+        select_backend(strict=False)  # choose MUJOCO_GL before the task modules import dm_control
         from ezrobot.tasks_cli import main as tasks_main
         return tasks_main(rest)
     raise UsageError(f"unknown command {command!r}; choose one of train, eval, video, bench, tasks")
