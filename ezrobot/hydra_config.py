@@ -50,7 +50,7 @@ def _one_line(err: Exception) -> str:
     if key and key.group(1) not in text:
         text = f"{key.group(1)}: {text}"
     text = re.sub(r"\s+", " ", text).strip()
-    match = re.search(r"Key '([^']+)' is not in struct", text)
+    match = re.search(r"Key '([^']+)' (?:is )?not in (?:struct|'Config')", text)
     if match:
         key = re.search(r"Could not override '([^']+)'", text)
         name = key.group(1) if key else match.group(1)

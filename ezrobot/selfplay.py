@@ -111,7 +111,7 @@ class SelfPlay:
     def restart_after_resume(self) -> None:
         """After the replay was restored from a checkpoint: close the episodes that were live when it was
         saved (as truncated, since their environments are gone) and start fresh ones from the current envs."""
-        live = self.replay.live_env_ids()
+        live = self.replay.live_env_ids
         if len(live):
             self.replay.end_episodes(live)
         self.replay.start_episodes(self.env_ids, self.obs)

@@ -1,0 +1,281 @@
+"""The learner (ezrobot.learner): masks, importance weights, 1/K scaling, loss weights, gradient clipping and
+the dynamics gradient scale, on small MLP models with randomised weights."""
+import dataclasses
+
+import pytest
+import torch
+
+from ezrobot.config import Config
+from ezrobot.envs.spec import EnvSpec
+from ezrobot.learner import Learner, lr_at
+from ezrobot.nets import build_model
+from ezrobot.nets.config import ModelConfig
+from ezrobot.types import TrainBatch
+
+DISCRETE = EnvSpec("test/vector-discrete", (4,), "float32", 1, "discrete", 3, 0.97, 1, 100)
+CONTINUOUS = EnvSpec("test/vector-continuous", (4,), "float32", 1, "continuous", 2, 0.97, 1, 100)
+NUM_SAMPLED = 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models: two OpenMP threads on a busy 2-core machine were measured 50x slower than one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(policy_loss="auto", **train) -> Config:
+    cfg = Config()
+    cfg.model = ModelConfig(preset="small", use_value_prefix=True, latent_dim=16, mlp_hidden=32,
+                            head_hidden=[16], lstm_hidden=16, projection_dim=16, predictor_hidden=8,
+                            action_embedding=8)
+    cfg.train = dataclasses.replace(cfg.train, augment=False, policy_loss=policy_loss, **train)
+    cfg.optim = dataclasses.replace(cfg.optim, optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0,
+                                    warmup_steps=0, lr_decay_steps=[])
+    return cfg
+
+
+def _learner(spec=DISCRETE, seed=0, **kw) -> Learner:
+    cfg = _config(**kw)
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, spec)
+    with torch.no_grad():  # zero-initialised output layers would block every gradient below them
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return Learner(model, cfg, spec.action_type, torch.device("cpu"))
+
+
+def _batch(spec=DISCRETE, B=4, K=3, seed=1) -> TrainBatch:
+    g = torch.Generator().manual_seed(seed)
+    continuous = spec.action_type == "continuous"
+    P = NUM_SAMPLED if continuous else spec.num_actions
+    D = spec.num_actions
+    if continuous:
+        actions = torch.rand(B, K, D, generator=g) * 2 - 1
+        sampled = torch.rand(B, K + 1, P, D, generator=g) * 1.8 - 0.9
+    else:
+        actions = torch.randint(0, D, (B, K), generator=g)
+        sampled = None
+    return TrainBatch(
+        obs=torch.randn(B, K + 1, *spec.obs_shape, generator=g), actions=actions, weights=torch.ones(B),
+        value_prefix=torch.randn(B, K, generator=g) * 2, value=torch.randn(B, K + 1, generator=g) * 3,
+        policy=torch.softmax(torch.randn(B, K + 1, P, generator=g), -1),
+        obs_mask=torch.ones(B, K + 1), policy_mask=torch.ones(B, K + 1), action_mask=torch.ones(B, K),
+        value_mask=torch.ones(B, K + 1), reward_mask=torch.ones(B, K),
+        sampled_actions=sampled, best_action=None if sampled is None else sampled[:, :, 1].clone())
+
+
+def _select(batch: TrainBatch, rows) -> TrainBatch:
+    return TrainBatch(**{f.name: None if getattr(batch, f.name) is None else getattr(batch, f.name)[rows]
+                         for f in dataclasses.fields(batch)})
+
+
+def _grads(learner: Learner, batch: TrainBatch):
+    learner.model.zero_grad(set_to_none=False)
+    torch.manual_seed(123)  # the continuous entropy bonus is a Monte-Carlo estimate
+    loss, metrics, _ = learner.compute_loss(batch)
+    loss.backward()
+    return loss.detach(), {n: p.grad.detach().clone() for n, p in learner.model.named_parameters()
+                           if p.grad is not None}
+
+
+def _mask_out(batch: TrainBatch, row: int) -> None:
+    for name in ("obs_mask", "policy_mask", "action_mask", "value_mask", "reward_mask"):
+        getattr(batch, name)[row] = 0.0
+
+
+KINDS = [(DISCRETE, "auto", 0.0), (CONTINUOUS, "ce", 0.0), (CONTINUOUS, "best", 0.01)]
+
+
+@pytest.mark.parametrize("spec, policy_loss, entropy", KINDS)
+def test_fully_masked_sample_contributes_no_gradient(spec, policy_loss, entropy):
+    learner = _learner(spec, policy_loss=policy_loss, entropy_coeff=entropy)
+    batch = _batch(spec)
+    _mask_out(batch, 3)
+    loss_a, grads_a = _grads(learner, batch)
+    other = _batch(spec, seed=7)  # change everything about the masked sample
+    for f in dataclasses.fields(batch):
+        if getattr(batch, f.name) is not None and "mask" not in f.name and f.name != "weights":
+            getattr(batch, f.name)[3] = getattr(other, f.name)[3]
+    loss_b, grads_b = _grads(learner, batch)
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], atol=1e-6), name
+    if entropy > 0:
+        return  # the entropy estimate's random draws depend on the batch size
+    # The masked sample only enlarges the batch mean's denominator: 4/4 * loss == 3/3 * loss(others).
+    loss_c, grads_c = _grads(learner, _select(batch, slice(0, 3)))
+    assert torch.allclose(loss_a * 4, loss_c * 3, rtol=1e-5)
+    for name in grads_c:
+        assert torch.allclose(grads_a[name] * 4, grads_c[name] * 3, rtol=1e-4, atol=1e-6), name
+
+
+def test_only_masked_samples_give_zero_loss_and_gradient():
+    learner = _learner()
+    batch = _batch(B=2)
+    _mask_out(batch, 0)
+    _mask_out(batch, 1)
+    loss, grads = _grads(learner, batch)
+    assert loss.item() == 0.0
+    assert all(float(g.abs().max()) == 0.0 for g in grads.values())
+
+
+def test_importance_weights_scale_the_loss_linearly():
+    learner = _learner()
+    batch = _batch()
+    per_sample = []
+    for i in range(4):
+        batch.weights = torch.zeros(4)
+        batch.weights[i] = 1.0
+        per_sample.append(learner.compute_loss(batch)[0].item())
+    w = torch.tensor([0.5, 2.0, 0.0, 1.25])
+    batch.weights = w
+    loss, _, _ = learner.compute_loss(batch)
+    assert loss.item() == pytest.approx(sum(wi * li for wi, li in zip(w.tolist(), per_sample)), rel=1e-5)
+    batch.weights = torch.ones(4)
+    _, g1 = _grads(learner, batch)
+    batch.weights = torch.full((4,), 3.0)
+    _, g3 = _grads(learner, batch)
+    for name in g1:
+        assert torch.allclose(g3[name], 3 * g1[name], rtol=1e-4, atol=1e-7), name
+
+
+def _soft_ce(logits, probs):
+    return -(probs * torch.log_softmax(logits, -1)).sum(-1)
+
+
+@torch.no_grad()
+def _reference_loss(learner: Learner, batch: TrainBatch) -> float:
+    """Independent re-computation of the EfficientZero loss (discrete, no consistency, K < LSTM horizon)."""
+    model, t = learner.model, learner.cfg.train
+    B, K = batch.actions.shape
+    latent, v_logits, pol = model.initial_inference(batch.obs[:, 0])
+    total = t.value_loss_coeff * _soft_ce(v_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
+    total = total * batch.value_mask[:, 0] + t.policy_loss_coeff * _soft_ce(pol, batch.policy[:, 0]) \
+        * batch.policy_mask[:, 0]
+    lstm = model.initial_lstm_state(B, "cpu")
+    for k in range(1, K + 1):
+        latent, r_logits, lstm, v_logits, pol = model.recurrent_inference(latent, batch.actions[:, k - 1], lstm)
+        r = _soft_ce(r_logits, model.reward_support.scalar_to_probs(batch.value_prefix[:, k - 1]))
+        v = _soft_ce(v_logits, model.value_support.scalar_to_probs(batch.value[:, k]))
+        p = _soft_ce(pol, batch.policy[:, k])
+        total = total + (t.value_prefix_loss_coeff * r * batch.reward_mask[:, k - 1]
+                         + t.value_loss_coeff * v * batch.value_mask[:, k] + t.policy_loss_coeff * p
+                         * batch.policy_mask[:, k])
+    return float((total * batch.weights).mean() / K)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_loss_matches_a_hand_computation_with_1_over_K(K):
+    learner = _learner(consistency_loss_coeff=0.0, value_loss_coeff=0.25, value_prefix_loss_coeff=1.0)
+    batch = _batch(K=K)
+    batch.weights = torch.tensor([1.0, 0.5, 2.0, 0.25])
+    batch.value_mask[1, -1] = 0.0
+    batch.policy_mask[2, 0] = 0.0
+    batch.reward_mask[0, -1] = 0.0
+    loss, metrics, _ = learner.compute_loss(batch)
+    assert loss.item() == pytest.approx(_reference_loss(learner, batch), rel=1e-5)
+    batch.weights = torch.ones(4)
+    loss, m, _ = learner.compute_loss(batch)
+    t = learner.cfg.train
+    weighted = (t.value_prefix_loss_coeff * m["loss/value_prefix"] + t.value_loss_coeff * m["loss/value"]
+                + t.policy_loss_coeff * m["loss/policy"] + t.consistency_loss_coeff * m["loss/consistency"])
+    assert m["loss/total"] * K == pytest.approx(weighted, rel=1e-5)
+
+
+def test_consistency_term_is_weighted_and_masked_by_action_mask():
+    learner = _learner(consistency_loss_coeff=2.0)
+    batch = _batch()
+    _, m_on, _ = learner.compute_loss(batch)
+    assert 0 < abs(m_on["loss/consistency"]) <= 3  # negative cosine similarity summed over K = 3 steps
+    batch.action_mask[:] = 0.0
+    _, m_off, _ = learner.compute_loss(batch)
+    assert m_off["loss/consistency"] == 0.0
+
+
+def _flat(model):
+    return torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("clip", [1e-3, 1e6])
+def test_update_clips_the_global_gradient_norm(clip):
+    learner = _learner(grad_clip=clip)
+    batch = _batch()
+    _, grads = _grads(learner, batch)
+    raw = torch.cat([grads[n].reshape(-1) if n in grads else torch.zeros(p.numel())
+                     for n, p in learner.model.named_parameters()])
+    raw_norm = raw.norm().item()
+    before = _flat(learner.model)
+    metrics, priorities = learner.update(batch, step=0)
+    step = _flat(learner.model) - before
+    assert metrics["train/grad_norm"] == pytest.approx(raw_norm, rel=1e-4)
+    assert metrics["train/lr"] == 1.0
+    expected = -raw * min(1.0, clip / raw_norm)
+    assert torch.allclose(step, expected, rtol=1e-3, atol=1e-7)
+    if clip < raw_norm:
+        assert step.norm().item() == pytest.approx(clip, rel=1e-3)
+    assert priorities.shape == (4,) and (priorities > 0).all()
+
+
+def test_priorities_are_root_value_errors():
+    learner = _learner()
+    batch = _batch()
+    with torch.no_grad():
+        _, logits, _ = learner.model.initial_inference(batch.obs[:, 0])
+        v = learner.model.value_support.logits_to_scalar(logits)
+    _, priorities = learner.update(batch, step=0)
+    expected = (v - batch.value[:, 0]).abs() + learner.cfg.replay.priority_eps
+    assert torch.allclose(torch.as_tensor(priorities), expected, rtol=1e-4, atol=1e-5)
+
+
+def _value_only_at(batch: TrainBatch, k: int) -> None:
+    for name in ("policy_mask", "action_mask", "value_mask", "reward_mask"):
+        getattr(batch, name).zero_()
+    batch.value_mask[:, k] = 1.0
+
+
+def _grads_with_scale(learner, batch, scale):
+    learner.cfg.train.dynamics_grad_scale = scale
+    return _grads(learner, batch)[1]
+
+
+def test_dynamics_gradient_scale_multiplies_gradients_from_deeper_steps():
+    learner = _learner(consistency_loss_coeff=0.0)
+    batch = _batch(K=2)
+    _value_only_at(batch, 2)  # loss at unroll step 2: its gradient crosses one scaled latent
+    full = _grads_with_scale(learner, batch, 1.0)
+    half = _grads_with_scale(learner, batch, 0.5)
+    rep = [n for n in full if n.startswith("representation.")]
+    pred = [n for n in full if n.startswith("prediction.")]
+    assert rep and pred
+    assert any(float(full[n].abs().max()) > 1e-6 for n in rep)
+    for n in rep:
+        assert torch.allclose(half[n], 0.5 * full[n], rtol=1e-4, atol=1e-8), n
+    for n in pred:
+        assert torch.allclose(half[n], full[n], rtol=1e-4, atol=1e-8), n
+
+
+def test_dynamics_gradient_scale_is_applied_after_each_step_not_before_the_first():
+    """As in MuZero's pseudocode and EfficientZero's code: the root latent is not scaled, so a loss at
+    unroll step 1 sends its full gradient into the representation."""
+    learner = _learner(consistency_loss_coeff=0.0)
+    batch = _batch(K=1)
+    _value_only_at(batch, 1)
+    full = _grads_with_scale(learner, batch, 1.0)
+    half = _grads_with_scale(learner, batch, 0.5)
+    for n in full:
+        assert torch.allclose(half[n], full[n], rtol=1e-5, atol=1e-8), n
+
+
+def test_lr_schedule_warmup_and_decay():
+    cfg = _config()
+    cfg.optim = dataclasses.replace(cfg.optim, lr=0.2, warmup_steps=1000, lr_decay_steps=[100_000],
+                                    lr_decay_rate=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.2 / 1000)
+    assert lr_at(499, cfg) == pytest.approx(0.1)
+    assert lr_at(999, cfg) == pytest.approx(0.2)
+    assert lr_at(99_999, cfg) == pytest.approx(0.2)
+    assert lr_at(100_000, cfg) == pytest.approx(0.02)
