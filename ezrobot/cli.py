@@ -57,6 +57,9 @@ def _dispatch(argv: List[str]) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    if command in ("train", "eval", "video", "tasks", "bench"):
+        from ezrobot.envs.rendering import select_backend
+        select_backend(strict=False)  # choose MUJOCO_GL before anything imports dm_control
     if command == "train":
         from ezrobot.app import train_command
         return train_command(rest)
@@ -70,8 +73,6 @@ def _dispatch(argv: List[str]) -> int:
         from ezrobot.bench import bench_command
         return bench_command(rest)
     if command == "tasks":
-        from ezrobot.envs.rendering import select_backend
-        select_backend(strict=False)  # choose MUJOCO_GL before the task modules import dm_control
         from ezrobot.tasks_cli import main as tasks_main
         return tasks_main(rest)
     raise UsageError(f"unknown command {command!r}; choose one of train, eval, video, bench, tasks")
