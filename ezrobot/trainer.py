@@ -29,6 +29,7 @@ class Counters:
     next_eval: int = 0
     next_checkpoint: int = 0
     train_returns: list = field(default_factory=list)
+    train_terms: list = field(default_factory=list)
 
 
 class Trainer:
@@ -122,6 +123,12 @@ class Trainer:
         self.c.agent_steps += len(self.p.selfplay.envs)
         self.c.episodes += len(finished)
         self.c.train_returns = (self.c.train_returns + [e.ret for e in finished])[-20:]
+        self.c.train_terms = (self.c.train_terms + [e.terms for e in finished if e.terms])[-20:]
+
+    def _train_term_means(self) -> Dict[str, float]:
+        """``train/reward/<term>``: mean per-episode sum of each reward term over recent training episodes."""
+        keys = sorted({k for terms in self.c.train_terms for k in terms})
+        return {f"train/{k}": float(np.mean([t.get(k, 0.0) for t in self.c.train_terms])) for k in keys}
 
     def _updates_due(self) -> int:
         learned = self.c.agent_steps - self.cfg.train.start_transitions
@@ -135,7 +142,7 @@ class Trainer:
         row = {"env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps,
                "train_steps": self.c.updates, "wall_time_s": round(self._elapsed(), 2), **stats,
                "train_return_mean": float(np.mean(self.c.train_returns)) if self.c.train_returns else None,
-               "replay_transitions": len(self.p.replay), "replay_mb": round(self.p.replay.nbytes / 2**20, 2),
+               **self._train_term_means(), "replay_transitions": len(self.p.replay), "replay_mb": round(self.p.replay.nbytes / 2**20, 2),
                **self.last_metrics}
         self.p.logger.log(row)
         self.last_eval = stats.get("eval_return_mean")

@@ -6,11 +6,13 @@ import ast
 import dataclasses
 import os
 import re
+from types import SimpleNamespace
 
 import pytest
 
 from ezrobot.config import Config
 from ezrobot.evaluate import summarize
+from ezrobot.trainer import Trainer
 from ezrobot.types import EpisodeStats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,6 +112,10 @@ def test_metric_keys_are_documented(readme):
     trainer_src = _read("ezrobot", "trainer.py")
     evaluate_row = trainer_src[trainer_src.index("def evaluate"):trainer_src.index("def run")]
     emitted |= set(re.findall(r'"([a-z_]+)":', evaluate_row))
+    recent = SimpleNamespace(c=SimpleNamespace(train_terms=[{"reward/near": 1.0}, {"reward/near": 3.0}]))
+    train_terms = Trainer._train_term_means(recent)
+    assert train_terms == {"train/reward/near": 2.0}
+    emitted |= {"train/reward/<term>"}
     for module in ("learner.py", "reanalyze.py"):
         emitted |= set(re.findall(r'"((?:loss|train|reanalyze)/[a-z_]+)"', _read("ezrobot", module)))
     assert {"env_steps", "loss/total", "reanalyze/td_horizon_mean", "eval_success_rate"} <= emitted
