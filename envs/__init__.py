@@ -7,6 +7,7 @@ Suite modules are imported lazily, and for MuJoCo suites only after :mod:`envs.r
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from typing import Any, Tuple
 
@@ -36,6 +37,19 @@ def make_env(task: str, cfg: EnvConfig, *, seed: int, train: bool) -> Tuple[Any,
     Raises:
         EnvError: Unknown id (with close matches), bad options, or a missing renderer for pixels.
     """
+    discount = float(cfg.discount)
+    if not (discount == 0.0 or 0.0 < discount <= 1.0):
+        raise EnvError(f"env.discount={cfg.discount!r} is not allowed; use a value in (0, 1], or 0 for the "
+                       "suite's default")
+    env, spec = _make(task, cfg, seed=seed, train=train)
+    if discount > 0.0 and discount != spec.discount:
+        spec = dataclasses.replace(spec, discount=discount)
+        env.spec = spec
+    return env, spec
+
+
+def _make(task: str, cfg: EnvConfig, *, seed: int, train: bool) -> Tuple[Any, EnvSpec]:
+    """:func:`make_env` without the discount override."""
     if not isinstance(task, str) or not task.strip():
         raise EnvError(f"task id {task!r} is empty; use gym/<id>, atari/<Game>, dmc/<domain>-<task>, "
                        "a registered task name or a task file path ending in .py")

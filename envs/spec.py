@@ -82,6 +82,9 @@ class EnvConfig:
     """Simulator steps per agent step (0: suite default; Atari 4, DMC pixels per-task PlaNet repeats)."""
     max_episode_steps: int = 0
     """Episode limit in agent steps (0: suite default)."""
+    discount: float = 0.0
+    """Discount per agent step, in (0, 1] (0: the suite's default: 0.997 for Atari and discrete gymnasium ids,
+    0.99 for DMC, continuous gymnasium ids and registered tasks). Used by the search and by every value target."""
     camera: str = ""
     """Camera name or index for pixel observations and videos (empty: the suite's default camera)."""
     render_preset: str = "default"
