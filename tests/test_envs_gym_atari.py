@@ -37,6 +37,15 @@ def test_gym_cartpole_episode():
         env.step(2)
 
 
+def test_discount_override_and_its_bounds():
+    assert make_env("gym/CartPole-v1", EnvConfig(), seed=0, train=True)[1].discount == 0.997
+    env, spec = make_env("gym/CartPole-v1", EnvConfig(discount=0.9), seed=0, train=True)
+    assert spec.discount == 0.9 and env.spec is spec
+    for bad in (1.5, -0.1):
+        with pytest.raises(EnvError, match=rf"env.discount={bad}.*\(0, 1\]"):
+            make_env("gym/CartPole-v1", EnvConfig(discount=bad), seed=0, train=True)
+
+
 def test_gym_image_env_frames_and_stack():
     cfg = EnvConfig(grayscale=True, frame_stack=2, image_size=64)
     env, spec = make_env("gym/ALE/Pong-v5", cfg, seed=0, train=True)
