@@ -24,7 +24,7 @@ LOW_LOGIT = -1e9
 """Floor of the Gumbel root scores (mctx)."""
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def splitmix64(x):
     """One splitmix64 finalisation of the uint64 ``x``."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -32,7 +32,7 @@ def splitmix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tie_index(seed, b, sim, depth, count):
     """Deterministic index in [0, count) for a tie at (tree b, simulation sim, depth)."""
     key = (np.uint64(seed) + (np.uint64(b) << np.uint64(32)) + (np.uint64(sim) << np.uint64(12))
@@ -40,7 +40,7 @@ def tie_index(seed, b, sim, depth, count):
     return np.int64(splitmix64(key) % np.uint64(count))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, is_root, parent_q, discount, pb_c_base,
                 pb_c_init, floor, seed, sim, depth, scratch_i, scratch_f):
     """EfficientZero pUCT choice among the children of ``node`` (``scratch_i [2, C]`` int32, ``scratch_f
@@ -81,7 +81,7 @@ def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, is_root
     return np.int64(ties[tie_index(seed, b, sim, depth, count)]), parent_mean_q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
                   c_visit, c_scale, sig, visits, out):
     """Root scores g + logit + sigma(q) for children with ``considered`` visits, -inf elsewhere."""
@@ -95,7 +95,7 @@ def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, con
             out[a] = -np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
                        c_visit, c_scale, visits, scratch):
     """Sequential-halving root choice (``scratch [4, C]`` float64, ``visits [C]`` int32): the first maximum
@@ -120,7 +120,7 @@ def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b
     return np.int64(best)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit, c_scale,
                     visits, sig, out):
     """pi' = softmax(logit + sigma(completed Q)) of ``node``'s children into ``out [C]``.
@@ -145,11 +145,15 @@ def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, dis
     return visit_sum
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
                            c_scale, visits, scratch):
-    """Deterministic interior choice: the first maximum of pi'(a) - N(a) / (1 + sum_b N(b)) (the passes of
-    :func:`improved_policy` fused, same arithmetic)."""
+    """Deterministic interior choice: the first maximum of pi'(a) - N(a) / (1 + sum_b N(b)).
+
+    pi'(a) = softmax(logit(a) + sigma(a)) is computed as prior(a) exp(sigma(a) - s_max) / Z (the log prior
+    is the max-shifted log-softmax of the logits, so this is the same distribution): every unvisited child
+    shares sigma(v_mix), so one exp serves all of them and only visited children need their own.
+    """
     q = scratch[0]
     x = scratch[1]
     visit_sum, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, q, visits)
@@ -158,17 +162,19 @@ def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, no
     qmax = rows_f[b, QMAX]
     sig_mix = scale * normalize(v_mix, qmin, qmax, floor)
     num = nodes_i[b, node, NCHILD]
-    top = -np.inf
+    top = sig_mix
     for a in range(num):
-        if visits[a] == 0:
-            x[a] = child_f[b, node, a, LOGIT] + sig_mix
-        else:
-            x[a] = child_f[b, node, a, LOGIT] + scale * normalize(q[a], qmin, qmax, floor)
-        if x[a] > top:
-            top = x[a]
+        if visits[a] > 0:
+            x[a] = scale * normalize(q[a], qmin, qmax, floor)
+            if x[a] > top:
+                top = x[a]
+    e_mix = np.exp(sig_mix - top)
     total = 0.0
     for a in range(num):
-        x[a] = np.exp(x[a] - top)
+        if visits[a] == 0:
+            x[a] = child_f[b, node, a, PRIOR] * e_mix
+        else:
+            x[a] = child_f[b, node, a, PRIOR] * np.exp(x[a] - top)
         total += x[a]
     best = 0
     best_score = -np.inf

@@ -34,12 +34,11 @@ def _slot_table(num_simulations: int, batch: int) -> np.ndarray:
 
 
 def _params(cfg: SearchConfig, discount: float, gumbel: bool, continuous: bool, k_interior: int,
-            seed: int) -> tuple:
-    pf = np.array([discount, cfg.pb_c_base, cfg.pb_c_init, cfg.min_max_floor, cfg.c_visit, cfg.c_scale],
-                  np.float64)
-    pi = np.array([int(gumbel), int(continuous), int(cfg.use_value_prefix), cfg.value_prefix_horizon,
-                   cfg.depth_bound, k_interior, seed], np.int64)
-    return pf, pi
+            seed: int, pf: np.ndarray, pi: np.ndarray) -> None:
+    """Write the kernel's float and integer parameters (``search.F_*``, ``search.P_*``) into ``pf``, ``pi``."""
+    pf[:] = (discount, cfg.pb_c_base, cfg.pb_c_init, cfg.min_max_floor, cfg.c_visit, cfg.c_scale)
+    pi[:] = (int(gumbel), int(continuous), int(cfg.use_value_prefix), cfg.value_prefix_horizon,
+             cfg.depth_bound, k_interior, seed)
 
 
 def _check(root: RootInput, cfg: SearchConfig, continuous: bool, temperature: float) -> None:
@@ -72,27 +71,24 @@ def _run(root: RootInput, recurrent_fn: RecurrentFn, cfg: SearchConfig, rng: np.
     eps_root = (rng.standard_normal((batch, k_root, dims), dtype=np.float32) if continuous
                 else np.zeros((batch, 1, 1), np.float32))
     frac = cfg.root_exploration_fraction if (train and not gumbel) else 0.0
-    noise = np.zeros((batch, width), np.float64)
+    noise = bufs.gumbel
+    noise[:] = 0.0
     if frac > 0:
         noise[:, :k_root] = rng.dirichlet(np.full(k_root, cfg.dirichlet_alpha), size=batch)
     if gumbel and train:
         noise[:, :k_root] = rng.gumbel(size=(batch, k_root))
     seed = int(rng.integers(0, 2 ** 62))
-    pf, pi = _params(cfg, root.discount, gumbel, continuous, k_interior, seed)
+    _params(cfg, root.discount, gumbel, continuous, k_interior, seed, bufs.pf, bufs.pi)
     init_roots(value, policy, eps_root, noise, frac, widened, float(cfg.widen_std_scale), not gumbel, k_root,
                continuous, bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action,
                bufs.rows_f, bufs.rows_i)
-    table = considered_visits(min(cfg.gumbel_top_m, k_root), n) if gumbel else np.zeros(n, np.int32)
-    eps_buf = np.empty((batch, dims) if continuous else (batch, 1), np.float32)
-    act_i = np.zeros(batch, np.int64)
-    act_f = np.zeros((batch, dims), np.float32)
-    run_search(bufs, value, policy, recurrent_fn, pf, pi, n, noise, table, eps_buf, act_i, act_f, continuous,
-               _slot_table(n, batch), rng)
+    bufs.table[:] = considered_visits(min(cfg.gumbel_top_m, k_root), n) if gumbel else 0
+    run_search(bufs, policy, recurrent_fn, n, continuous, _slot_table(n, batch), rng)
     uniforms = rng.random(batch) if (train and not gumbel) else np.zeros(batch)
-    return _outputs(bufs, pf, pi, n, train, temperature, uniforms, noise, batch, k_root, continuous)
+    return _outputs(bufs, n, train, temperature, uniforms, batch, k_root, continuous)
 
 
-def _outputs(bufs, pf, pi, n, train, temperature, uniforms, gumbel_noise, batch, k_root, continuous):
+def _outputs(bufs, n, train, temperature, uniforms, batch, k_root, continuous):
     visits = np.zeros((batch, k_root), np.int32)
     policy = np.zeros((batch, k_root), np.float64)
     q = np.zeros((batch, k_root), np.float64)
@@ -100,8 +96,8 @@ def _outputs(bufs, pf, pi, n, train, temperature, uniforms, gumbel_noise, batch,
     index = np.zeros(batch, np.int64)
     values = np.zeros((batch, 2), np.float64)
     depth = np.zeros((batch, 2), np.float64)
-    finalize(bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.rows_f, bufs.rows_i, gumbel_noise,
-             pf, pi, n, bool(train), float(temperature), uniforms, bufs.scratch_f, visits, policy, q, prior, index,
+    finalize(bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.rows_f, bufs.rows_i, bufs.gumbel,
+             bufs.pf, bufs.pi, n, bool(train), float(temperature), uniforms, bufs.scratch_f, visits, policy, q, prior, index,
              values, depth)
     sampled = bufs.child_action[:, 0, :k_root].copy() if continuous else None
     action = sampled[np.arange(batch), index] if continuous else index.copy()

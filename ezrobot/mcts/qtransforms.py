@@ -18,7 +18,7 @@ TINY = 1.1754943508222875e-38
 """Smallest prior probability used in the v_mix weights (float32 tiny, as in mctx)."""
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def normalize(q, qmin, qmax, floor):
     """Min-max normalise ``q`` with the range floor and clip it to [0, 1]."""
     if qmax >= qmin:
@@ -33,13 +33,13 @@ def normalize(q, qmin, qmax, floor):
     return q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def child_q(nodes_f, nodes_i, b, child, discount):
     """Q of a visited child node: its reward plus the discounted mean of its backed-up values."""
     return nodes_f[b, child, REWARD] + discount * (nodes_f[b, child, VSUM] / nodes_i[b, child, VISITS])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def visited_q(nodes_f, nodes_i, child_index, b, node, discount, out_q, out_visits):
     """Visits of every child of ``node`` into ``out_visits [C]`` and the Q of the visited ones into
     ``out_q [C]`` (unvisited entries are left as they are).
@@ -63,7 +63,7 @@ def visited_q(nodes_f, nodes_i, child_index, b, node, discount, out_q, out_visit
     return total, count
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def mean_q(total, count, is_root, parent_q):
     """EfficientZero's value for unvisited children from :func:`visited_q`'s sums: the mean Q of the
     visited ones, with the parent's own mean Q counted in as one more term below the root."""
@@ -72,7 +72,7 @@ def mean_q(total, count, is_root, parent_q):
     return (parent_q + total) / (count + 1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q, out_visits):
     """Visits of every child of ``node`` into ``out_visits [C]``, Q of the visited ones into ``out_q [C]``.
 
@@ -108,7 +108,7 @@ def child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q
     return visit_sum, visit_max, v_mix
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q, out_visits):
     """Completed Q of every child of ``node`` (unnormalised) into ``out_q [C]``, visits into
     ``out_visits [C]``.
@@ -124,7 +124,7 @@ def completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q
     return visit_sum, visit_max
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit, c_scale,
             out_q, out_visits):
     """sigma(normalised completed Q) of every child of ``node`` into ``out_q [C]``.

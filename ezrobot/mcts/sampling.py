@@ -27,7 +27,7 @@ STD_MIN = 0.1
 """Lower bound of sigma."""
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def softplus(x):
     """log(1 + exp(x)) with torch's linear regime above 20."""
     if x > 20.0:
@@ -35,7 +35,7 @@ def softplus(x):
     return np.log1p(np.exp(x))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def head_mean_std(head, d):
     """(mu, sigma) of action dimension ``d`` from a policy head row ``[2D]``."""
     dims = head.shape[0] // 2
@@ -44,7 +44,7 @@ def head_mean_std(head, d):
     return mu, sigma
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sample_children(child_f, child_action, b, node, head, eps, num, num_widened, widen_scale):
     """Write ``num`` squashed samples into ``child_action[b, node, :num]`` and a uniform prior.
 
@@ -65,7 +65,7 @@ def sample_children(child_f, child_action, b, node, head, eps, num, num_widened,
         child_f[b, node, k, LOGIT] = log_uniform
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def set_distribution(child_f, node_dist, b, node, head, num):
     """Store the Gaussian (mu, sigma) of an interior node in ``node_dist[b, node]`` and a uniform prior
     over its ``num`` children (whose actions are drawn lazily by :func:`child_action_from`)."""
@@ -79,7 +79,7 @@ def set_distribution(child_f, node_dist, b, node, head, num):
         child_f[b, node, k, LOGIT] = log_uniform
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def child_action_from(child_action, node_dist, b, node, a, eps):
     """Draw the action of child ``a`` of an interior node: tanh(mu + sigma * eps) with ``eps [D]``."""
     for d in range(eps.shape[0]):
@@ -87,7 +87,7 @@ def child_action_from(child_action, node_dist, b, node, a, eps):
                                               + node_dist[b, node, 1, d] * np.float64(eps[d]))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def importance_prior(child_f, b, node, head, eps, num, num_widened, widen_scale):
     """Replace the uniform prior with beta_hat / beta * pi for a widened root proposal (see module doc).
 

@@ -21,7 +21,7 @@ from ezrobot.mcts.action_selection import (gumbel_scores, improved_policy, selec
 from ezrobot.mcts.qtransforms import completed_q
 from ezrobot.mcts.sampling import child_action_from, importance_prior, sample_children, set_distribution
 from ezrobot.mcts.tree import (DEPTH, DEPTH_MAX, DEPTH_SUM, LOGIT, NCHILD, PATH_LEN, PRIOR, QMAX, QMIN, RAW,
-                               RESET, TERMINAL, VISITS, VPREFIX, VSUM, TreeBuffers, backpropagate, init_node,
+                               RESET, TERMINAL, VISITS, VPREFIX, VSUM, TreeBuffers, backpropagate, init_node, unpack,
                                softmax_priors)
 
 # integer parameters
@@ -55,7 +55,7 @@ def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, i
             rows_i[b, f] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i, path,
               gumbel, table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, out_reset):
     """Select the path of simulation ``sim`` in tree ``b`` and write the network inputs of its leaf."""
@@ -101,7 +101,7 @@ def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action,
     out_reset[b] = True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _expand_backup(b, sim, value, value_prefix, policy, nodes_f, nodes_i, child_index, child_f, node_dist,
                    rows_f, rows_i, path, pf, pi):
     """Expand the leaf of simulation ``sim`` in tree ``b`` with its network outputs and back it up."""
@@ -130,11 +130,13 @@ def _expand_backup(b, sim, value, value_prefix, policy, nodes_f, nodes_i, child_
 
 
 @njit(cache=True)
-def simulation_step(sim, backup, traverse, value, value_prefix, policy, eps, nodes_f, nodes_i, child_index,
-                    child_f, child_action, node_dist, rows_f, rows_i, path, gumbel, table, pf, pi, scratch_i,
-                    scratch_f, out_parent, out_act_i, out_act_f, out_reset):
-    """Back up simulation ``sim - 1`` (when ``backup``) and select simulation ``sim`` with its action noise
-    ``eps [B, D]`` (when ``traverse``)."""
+def simulation_step(sim, backup, traverse, value, value_prefix, policy, f64, i32, i64, f32, out_reset):
+    """Back up simulation ``sim - 1`` (when ``backup``) and select simulation ``sim`` (when ``traverse``)
+    in every tree. The tree arrays, parameters, action noise ``eps [B, D]`` and outputs are views of the
+    pools (see ``tree.unpack``)."""
+    views, _ = unpack(f64, i32, i64, f32)
+    (nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i, path, gumbel, table, pf,
+     pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, eps) = views
     for b in range(nodes_f.shape[0]):
         if backup:
             _expand_backup(b, sim - 1, value, value_prefix, policy, nodes_f, nodes_i, child_index, child_f,
@@ -207,33 +209,38 @@ def _visit_action(visits, num, train, temperature, u):
     return last
 
 
-def run_search(bufs: TreeBuffers, value: np.ndarray, policy: np.ndarray, recurrent_fn: Callable,
-               pf: np.ndarray, pi: np.ndarray, num_simulations: int, gumbel: np.ndarray, table: np.ndarray,
-               eps_buf: np.ndarray, out_act_i: np.ndarray, out_act_f: np.ndarray, continuous: bool,
-               slot_table: np.ndarray, rng: np.random.Generator) -> None:
+def run_search(bufs: TreeBuffers, policy: np.ndarray, recurrent_fn: Callable, num_simulations: int,
+               continuous: bool, slot_table: np.ndarray, rng: np.random.Generator) -> None:
     """The simulation loop over already initialised roots (see :func:`simulation_step`).
 
-    ``eps_buf [B, D]`` float32 receives each simulation's action noise (continuous spaces).
+    The caller has written this search's parameters, Gumbel noise and considered-visits table into
+    ``bufs``; each continuous simulation's action noise is drawn into ``bufs.eps``.
     """
-    batch = value.shape[0]
-    out_parent = np.empty(batch, np.int64)
-    out_reset = np.empty(batch, np.bool_)
-    actions = out_act_f if continuous else out_act_i
-    args = (bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action, bufs.node_dist,
-            bufs.rows_f, bufs.rows_i, bufs.path, gumbel, table, pf, pi, bufs.scratch_i, bufs.scratch_f, out_parent,
-            out_act_i, out_act_f, out_reset)
+    batch, width = policy.shape
+    f64, i32, i64, f32 = bufs.pools
+    reset = bufs.out_reset
+    actions = bufs.out_act_f if continuous else bufs.out_act_i
     empty_v = np.zeros(batch, np.float32)
     if continuous:
-        rng.standard_normal(dtype=np.float32, out=eps_buf)
-    simulation_step(0, False, True, empty_v, empty_v, policy, eps_buf, *args)
+        rng.standard_normal(dtype=np.float32, out=bufs.eps)
+    simulation_step(0, False, True, empty_v, empty_v, policy, f64, i32, i64, f32, reset)
     for sim in range(num_simulations):
-        out = recurrent_fn(out_parent, actions, slot_table[sim], out_reset)
-        v = _as_f32(out.value, (batch,), "value")
-        vp = _as_f32(out.value_prefix, (batch,), "value_prefix")
-        pol = _as_f32(out.policy, (batch, policy.shape[1]), "policy")
-        if continuous and sim + 1 < num_simulations:
-            rng.standard_normal(dtype=np.float32, out=eps_buf)
-        simulation_step(sim + 1, True, sim + 1 < num_simulations, v, vp, pol, eps_buf, *args)
+        out = recurrent_fn(bufs.out_parent, actions, slot_table[sim], reset)
+        v, vp, pol = out.value, out.value_prefix, out.policy
+        if not (type(v) is np.ndarray and v.dtype is _F32 and v.shape == (batch,) and v.flags.c_contiguous):
+            v = _as_f32(v, (batch,), "value")
+        if not (type(vp) is np.ndarray and vp.dtype is _F32 and vp.shape == (batch,) and vp.flags.c_contiguous):
+            vp = _as_f32(vp, (batch,), "value_prefix")
+        if not (type(pol) is np.ndarray and pol.dtype is _F32 and pol.shape == (batch, width)
+                and pol.flags.c_contiguous):
+            pol = _as_f32(pol, (batch, width), "policy")
+        more = sim + 1 < num_simulations
+        if continuous and more:
+            rng.standard_normal(dtype=np.float32, out=bufs.eps)
+        simulation_step(sim + 1, True, more, v, vp, pol, f64, i32, i64, f32, reset)
+
+
+_F32 = np.dtype(np.float32)
 
 
 def _as_f32(x, shape, name: str) -> np.ndarray:

@@ -34,10 +34,27 @@ QMIN, QMAX = 0, 1
 PATH_LEN, TERMINAL, DEPTH_SUM, DEPTH_MAX = 0, 1, 2, 3
 
 
+HEADER = 6
+"""Length of the shape header ``(B, M, C, D, P, N)`` at the start of the int64 pool."""
+NUM_PI = 7
+"""Integer search parameters stored after the header (see ``search.P_*``)."""
+NUM_PF = 6
+"""Float search parameters (see ``search.F_*``)."""
+
+
 @dataclass
 class TreeBuffers:
-    """The arrays of B trees (see the module docstring for shapes)."""
+    """The arrays of B trees (see the module docstring for shapes) and the per-search inputs and outputs of
+    the simulation kernel, all views into four flat pools (float64, int32, int64, float32) plus the reset
+    flags, so that one kernel call unboxes 11 arguments instead of 26.
 
+    Per-search views: ``gumbel [B, C]`` f64 root noise, ``pf [6]`` f64 and ``pi [7]`` i64 parameters,
+    ``table [N]`` i32 considered visits, ``eps [B, D]`` f32 action noise; outputs of each selection:
+    ``out_parent [B]`` i64, ``out_act_i [B]`` i64, ``out_act_f [B, D]`` f32, ``out_reset [B]`` bool.
+    """
+
+    pools: tuple
+    out_reset: np.ndarray
     nodes_f: np.ndarray
     nodes_i: np.ndarray
     child_index: np.ndarray
@@ -47,8 +64,70 @@ class TreeBuffers:
     rows_f: np.ndarray
     rows_i: np.ndarray
     path: np.ndarray
+    gumbel: np.ndarray
+    table: np.ndarray
+    pf: np.ndarray
+    pi: np.ndarray
     scratch_i: np.ndarray
     scratch_f: np.ndarray
+    out_parent: np.ndarray
+    out_act_i: np.ndarray
+    out_act_f: np.ndarray
+    eps: np.ndarray
+
+
+def _pool_sizes(b: int, m: int, c: int, d: int, p: int, n: int) -> Tuple[int, int, int, int]:
+    """Lengths of the float64, int32, int64 and float32 pools (the order of :func:`unpack`)."""
+    f64 = b * m * 4 + b * m * c * 2 + b * m * 2 * d + b * 2 + 4 * c + b * c + NUM_PF
+    i32 = b * m * 5 + b * m * c + b * 4 + b * p + 2 * c + n
+    i64 = HEADER + NUM_PI + 2 * b
+    f32 = b * m * c * d + 2 * b * d
+    return f64, i32, i64, f32
+
+
+@njit(cache=True)
+def unpack(f64, i32, i64, f32):
+    """Views of the pools (shapes from the int64 header); returns them in ``TreeBuffers`` field order from
+    ``nodes_f`` on, then the four pool lengths used (checked against the allocation)."""
+    b, m, c, d, p, n = i64[0], i64[1], i64[2], i64[3], i64[4], i64[5]
+    o = 0
+    nodes_f = f64[o:o + b * m * 4].reshape((b, m, 4))
+    o += b * m * 4
+    child_f = f64[o:o + b * m * c * 2].reshape((b, m, c, 2))
+    o += b * m * c * 2
+    node_dist = f64[o:o + b * m * 2 * d].reshape((b, m, 2, d))
+    o += b * m * 2 * d
+    rows_f = f64[o:o + b * 2].reshape((b, 2))
+    o += b * 2
+    scratch_f = f64[o:o + 4 * c].reshape((4, c))
+    o += 4 * c
+    gumbel = f64[o:o + b * c].reshape((b, c))
+    o += b * c
+    pf = f64[o:o + NUM_PF]
+    o += NUM_PF
+    j = 0
+    nodes_i = i32[j:j + b * m * 5].reshape((b, m, 5))
+    j += b * m * 5
+    child_index = i32[j:j + b * m * c].reshape((b, m, c))
+    j += b * m * c
+    rows_i = i32[j:j + b * 4].reshape((b, 4))
+    j += b * 4
+    path = i32[j:j + b * p].reshape((b, p))
+    j += b * p
+    scratch_i = i32[j:j + 2 * c].reshape((2, c))
+    j += 2 * c
+    table = i32[j:j + n]
+    j += n
+    pi = i64[HEADER:HEADER + NUM_PI]
+    out_parent = i64[HEADER + NUM_PI:HEADER + NUM_PI + b]
+    out_act_i = i64[HEADER + NUM_PI + b:HEADER + NUM_PI + 2 * b]
+    child_action = f32[0:b * m * c * d].reshape((b, m, c, d))
+    k = b * m * c * d
+    out_act_f = f32[k:k + b * d].reshape((b, d))
+    eps = f32[k + b * d:k + 2 * b * d].reshape((b, d))
+    return ((nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i, path, gumbel,
+             table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, eps),
+            (o, j, HEADER + NUM_PI + 2 * b, k + 2 * b * d))
 
 
 _CACHE: Dict[Tuple[int, int, int, int, int], TreeBuffers] = {}
@@ -67,26 +146,23 @@ def get_buffers(batch: int, num_nodes: int, num_children: int, action_dim: int, 
     key = (batch, num_nodes, num_children, action_dim, path_len)
     buf = _CACHE.get(key)
     if buf is None:
-        buf = TreeBuffers(
-            nodes_f=np.zeros((batch, num_nodes, 4), np.float64),
-            nodes_i=np.zeros((batch, num_nodes, 5), np.int32),
-            child_index=np.full((batch, num_nodes, num_children), -1, np.int32),
-            child_f=np.zeros((batch, num_nodes, num_children, 2), np.float64),
-            child_action=np.zeros((batch, num_nodes, num_children, action_dim), np.float32),
-            node_dist=np.zeros((batch, num_nodes, 2, action_dim), np.float64),
-            rows_f=np.zeros((batch, 2), np.float64),
-            rows_i=np.zeros((batch, 4), np.int32),
-            path=np.zeros((batch, path_len), np.int32),
-            scratch_i=np.zeros((2, num_children), np.int32),
-            scratch_f=np.zeros((4, num_children), np.float64),
-        )
+        shape = (batch, num_nodes, num_children, action_dim, path_len, num_nodes - 1)
+        sizes = _pool_sizes(*shape)
+        pools = tuple(np.zeros(size, dtype) for size, dtype in zip(sizes, (np.float64, np.int32, np.int64,
+                                                                            np.float32)))
+        pools[2][:HEADER] = shape
+        views, used = unpack(*pools)
+        if tuple(used) != sizes:
+            raise AssertionError(f"tree pool layout mismatch: used {used}, allocated {sizes}")
+        buf = TreeBuffers(pools, np.zeros(batch, np.bool_), *views)
+        buf.child_index[:] = -1
         if len(_CACHE) >= 16:
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = buf
     return buf
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def init_node(nodes_f, nodes_i, child_index, b, node, parent, depth, reset, value, value_prefix, reward,
               num_children):
     """Create node ``node`` of tree ``b`` with its network outputs (no visits yet)."""
@@ -103,7 +179,7 @@ def init_node(nodes_f, nodes_i, child_index, b, node, parent, depth, reset, valu
         child_index[b, node, a] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def softmax_priors(child_f, b, node, logits, num_children):
     """Prior probabilities and log priors of a discrete node from its logits ``[A]`` (max-shifted)."""
     top = logits[0]
@@ -121,7 +197,7 @@ def softmax_priors(child_f, b, node, logits, num_children):
         child_f[b, node, a, LOGIT] = np.float64(logits[a]) - top - log_total
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def backpropagate(nodes_f, nodes_i, rows_f, rows_i, path, b, leaf_value, discount, num_nodes):
     """Back the leaf value up the stored path of tree ``b`` and refresh the tree's Q range.
 
@@ -163,7 +239,7 @@ def backpropagate(nodes_f, nodes_i, rows_f, rows_i, path, b, leaf_value, discoun
     rows_f[b, QMAX] = qmax
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def update_min_max(nodes_f, nodes_i, rows_f, b, num_nodes, discount):
     """Recompute the tree's Q range over the current Q = r + discount * V of every created non-root node
     (EfficientZero clears and rebuilds its min-max statistics after every backup)."""
