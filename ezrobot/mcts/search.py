@@ -30,7 +30,7 @@ P_GUMBEL, P_CONTINUOUS, P_USE_VP, P_HORIZON, P_DEPTH_BOUND, P_K_INTERIOR, P_SEED
 F_DISCOUNT, F_PB_C_BASE, F_PB_C_INIT, F_FLOOR, F_C_VISIT, F_C_SCALE = 0, 1, 2, 3, 4, 5
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, importance, num_root, continuous,
                nodes_f, nodes_i, child_index, child_f, child_action, rows_f, rows_i):
     """Create and expand the B roots (visit count 1, value sum 0, as in EfficientZero)."""
@@ -129,7 +129,7 @@ def _expand_backup(b, sim, value, value_prefix, policy, nodes_f, nodes_i, child_
     backpropagate(nodes_f, nodes_i, rows_f, rows_i, path, b, leaf_value, pf[F_DISCOUNT], sim + 2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulation_step(sim, backup, traverse, value, value_prefix, policy, f64, i32, i64, f32, out_reset):
     """Back up simulation ``sim - 1`` (when ``backup``) and select simulation ``sim`` (when ``traverse``)
     in every tree. The tree arrays, parameters, action noise ``eps [B, D]`` and outputs are views of the
@@ -147,7 +147,7 @@ def simulation_step(sim, backup, traverse, value, value_prefix, policy, f64, i32
                       out_reset)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def finalize(nodes_f, nodes_i, child_index, child_f, rows_f, rows_i, gumbel, pf, pi, num_simulations, train,
              temperature, uniforms, scratch_f, out_visits, out_policy, out_q, out_prior, out_index, out_values,
              out_depth):
@@ -183,7 +183,7 @@ def finalize(nodes_f, nodes_i, child_index, child_f, rows_f, rows_i, gumbel, pf,
         out_index[b] = _visit_action(visits, num, train, temperature, uniforms[b])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _visit_action(visits, num, train, temperature, u):
     """Argmax of the visits (first maximum), or a sample from N(a)^(1/T) with the uniform ``u``."""
     best = 0
