@@ -236,6 +236,8 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
         k_int = cfg.num_sampled_actions_interior if gumbel else k_root
         widened = cfg.widened_count() if train else 0
         eps_root = rng.standard_normal((batch, k_root, dims), dtype=np.float32)
+        if not train and cfg.eval_mean_action:
+            eps_root[:, 0] = 0.0  # the mean action tanh(mu) is the first root candidate
     else:
         k_root = k_int = len(root_policy[0])
         widened = 0

@@ -164,3 +164,18 @@ def test_deferred_interior_actions_follow_the_node_policy(variant):
     assert abs(pre_tanh.mean()) < 0.1
     assert abs(pre_tanh.std() / sigma - 1.0) < 0.08
     assert np.unique(pre_tanh[:, 0]).size == pre_tanh.shape[0]
+
+
+@pytest.mark.parametrize("variant", ["puct", "gumbel"])
+@pytest.mark.parametrize("mean_first", [True, False])
+def test_eval_root_candidates_start_with_the_mean_action(variant, mean_first):
+    g = np.random.default_rng(3)
+    head = g.standard_normal((4, 6)).astype(np.float32)  # B = 4, D = 3
+    fn = lambda pa, a, c, r: RecurrentOutput(np.zeros(4, np.float32), np.zeros(4, np.float32), head)  # noqa: E731
+    cfg = SearchConfig(variant=variant, num_simulations=8, num_sampled_actions=6, eval_mean_action=mean_first)
+    root = RootInput(np.zeros(4, np.float32), head, 0.99, True)
+    mean = np.tanh(5.0 * np.tanh(head[:, :3].astype(np.float64) / 5.0))
+    out = search(root, fn, cfg, np.random.default_rng(0), train=False)
+    assert np.allclose(out.sampled_actions[:, 0], mean, atol=1e-6) == mean_first
+    train_out = search(root, fn, cfg, np.random.default_rng(0), train=True)
+    assert not np.allclose(train_out.sampled_actions[:, 0], mean, atol=1e-6)  # training samples all K

@@ -30,6 +30,10 @@ class SearchConfig:
     3/4 of K, rounded (EZ-V2: 12 of 16). See :meth:`widened_count`."""
     widen_std_scale: float = 3.0
     """Standard-deviation factor of the widened root proposal (EZ-V2: 3)."""
+    eval_mean_action: bool = True
+    """Continuous, evaluation only: the first of the K root samples is the policy's mean action tanh(mu)
+    (its noise is zeroed), so the search can always pick the deterministic policy; the other K - 1 are
+    sampled as usual. False: all K sampled (EZ-V2)."""
     gumbel_top_m: int = 16
     """Gumbel: m, the number of root actions kept by Gumbel top-m (capped at the number of actions)."""
     pb_c_base: float = 19652.0

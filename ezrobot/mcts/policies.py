@@ -70,6 +70,8 @@ def _run(root: RootInput, recurrent_fn: RecurrentFn, cfg: SearchConfig, rng: np.
     bufs = get_buffers(batch, n + 1, width, dims, cfg.depth_bound + 1)
     eps_root = (rng.standard_normal((batch, k_root, dims), dtype=np.float32) if continuous
                 else np.zeros((batch, 1, 1), np.float32))
+    if continuous and not train and cfg.eval_mean_action:
+        eps_root[:, 0] = 0.0
     frac = cfg.root_exploration_fraction if (train and not gumbel) else 0.0
     noise = bufs.gumbel
     noise[:] = 0.0

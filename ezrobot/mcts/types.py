@@ -52,7 +52,7 @@ class RootInput:
             raise ValueError("RootInput.value and RootInput.policy must be finite")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecurrentOutput:
     """What ``recurrent_fn`` returns for the B new children (numpy float32, scalars already decoded).
 
