@@ -42,16 +42,13 @@ def tie_index(seed, b, sim, depth, count):
 
 @njit(cache=True, inline="always")
 def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, is_root, parent_q, discount, pb_c_base,
-                pb_c_init, floor, seed, sim, depth, scratch_i, scratch_f):
-    """EfficientZero pUCT choice among the children of ``node`` (``scratch_i [2, C]`` int32, ``scratch_f
-    [4, C]`` float64).
+                pb_c_init, floor, seed, sim, depth, visits, ties, q):
+    """EfficientZero pUCT choice among the children of ``node`` (scratch rows ``visits``, ``ties`` int32
+    ``[C]`` and ``q`` float64 ``[C]``, passed in so that no array view is made per call).
 
     Returns:
         (chosen child index, the node's mean Q: the value of its unvisited children, see ``mean_q``).
     """
-    visits = scratch_i[0]
-    ties = scratch_i[1]
-    q = scratch_f[0]
     total_q, count = visited_q(nodes_f, nodes_i, child_index, b, node, discount, q, visits)
     parent_mean_q = mean_q(total_q, count, is_root, parent_q)
     total = np.float64(nodes_i[b, node, VISITS] - 1)
@@ -97,10 +94,9 @@ def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, con
 
 @njit(cache=True, inline="always")
 def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
-                       c_visit, c_scale, visits, scratch):
-    """Sequential-halving root choice (``scratch [4, C]`` float64, ``visits [C]`` int32): the first maximum
-    of :func:`gumbel_scores`, computing sigma(q) only for the eligible children."""
-    q = scratch[0]
+                       c_visit, c_scale, visits, q):
+    """Sequential-halving root choice (scratch rows ``visits [C]`` int32, ``q [C]`` float64): the first
+    maximum of :func:`gumbel_scores`, computing sigma(q) only for the eligible children."""
     _, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, 0, discount, q, visits)
     scale = (c_visit + visit_max) * c_scale
     qmin = rows_f[b, QMIN]
@@ -147,15 +143,13 @@ def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, dis
 
 @njit(cache=True, inline="always")
 def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
-                           c_scale, visits, scratch):
+                           c_scale, visits, q, x):
     """Deterministic interior choice: the first maximum of pi'(a) - N(a) / (1 + sum_b N(b)).
 
     pi'(a) = softmax(logit(a) + sigma(a)) is computed as prior(a) exp(sigma(a) - s_max) / Z (the log prior
     is the max-shifted log-softmax of the logits, so this is the same distribution): every unvisited child
     shares sigma(v_mix), so one exp serves all of them and only visited children need their own.
     """
-    q = scratch[0]
-    x = scratch[1]
     visit_sum, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, q, visits)
     scale = (c_visit + visit_max) * c_scale
     qmin = rows_f[b, QMIN]

@@ -66,11 +66,14 @@ def sample_children(child_f, child_action, b, node, head, eps, num, num_widened,
 
 
 @njit(cache=True, inline="always")
-def set_distribution(child_f, node_dist, b, node, head, num):
-    """Store the Gaussian (mu, sigma) of an interior node in ``node_dist[b, node]`` and a uniform prior
-    over its ``num`` children (whose actions are drawn lazily by :func:`child_action_from`)."""
-    for d in range(head.shape[0] // 2):
-        mu, sigma = head_mean_std(head, d)
+def set_distribution(child_f, node_dist, b, node, heads, row, num):
+    """Store the Gaussian (mu, sigma) of an interior node, from the policy head ``heads[row] [2D]``, in
+    ``node_dist[b, node]`` and a uniform prior over its ``num`` children (whose actions are drawn lazily by
+    :func:`child_action_from`)."""
+    dims = heads.shape[1] // 2
+    for d in range(dims):
+        mu = MEAN_SCALE * np.tanh(np.float64(heads[row, d]) / MEAN_SCALE)
+        sigma = softplus(np.float64(heads[row, dims + d]) + STD_SHIFT) + STD_MIN
         node_dist[b, node, 0, d] = mu
         node_dist[b, node, 1, d] = sigma
     log_uniform = -np.log(np.float64(num))
@@ -81,10 +84,11 @@ def set_distribution(child_f, node_dist, b, node, head, num):
 
 @njit(cache=True, inline="always")
 def child_action_from(child_action, node_dist, b, node, a, eps):
-    """Draw the action of child ``a`` of an interior node: tanh(mu + sigma * eps) with ``eps [D]``."""
-    for d in range(eps.shape[0]):
+    """Draw the action of child ``a`` of an interior node of tree ``b``: tanh(mu + sigma * eps[b]) with
+    ``eps [B, D]``."""
+    for d in range(eps.shape[1]):
         child_action[b, node, a, d] = np.tanh(node_dist[b, node, 0, d]
-                                              + node_dist[b, node, 1, d] * np.float64(eps[d]))
+                                              + node_dist[b, node, 1, d] * np.float64(eps[b, d]))
 
 
 @njit(cache=True, inline="always")

@@ -8,6 +8,12 @@ noise ``[B, K, D]``; the root noise (training: Dirichlet ``[B, K]`` for pUCT, Gu
 one tie-breaking seed; per simulation s (continuous spaces), the noise ``[B, D]`` of the action of the child
 that s creates below an interior node (see ``sampling``); and for pUCT self-play one uniform per tree to
 sample the action from the visit counts.
+
+Speed notes: the kernels never allocate, so they are compiled without numba's reference-counted runtime
+(``_nrt=False``): with it, every array passed into an inlined helper paid atomic incref/decref pairs, about
+a quarter of the search time (``perf``); without it the W2 Gumbel workload of ``ezrobot bench search`` ran
+1.4x faster. Helpers take row indices rather than row views for the same reason, and all tree arrays are
+views of four flat pools, so one kernel call unboxes 11 arguments.
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ P_GUMBEL, P_CONTINUOUS, P_USE_VP, P_HORIZON, P_DEPTH_BOUND, P_K_INTERIOR, P_SEED
 F_DISCOUNT, F_PB_C_BASE, F_PB_C_INIT, F_FLOOR, F_C_VISIT, F_C_SCALE = 0, 1, 2, 3, 4, 5
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, importance, num_root, continuous,
                nodes_f, nodes_i, child_index, child_f, child_action, rows_f, rows_i):
     """Create and expand the B roots (visit count 1, value sum 0, as in EfficientZero)."""
@@ -43,7 +49,7 @@ def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, i
             if importance and num_widened > 0:
                 importance_prior(child_f, b, 0, policy[b], eps_root[b], num_root, num_widened, widen_scale)
         else:
-            softmax_priors(child_f, b, 0, policy[b], num_root)
+            softmax_priors(child_f, b, 0, policy, b, num_root)
         if frac > 0.0:
             for a in range(num_root):
                 p = child_f[b, 0, a, PRIOR] * (1.0 - frac) + noise[b, a] * frac
@@ -57,8 +63,9 @@ def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, i
 
 @njit(cache=True, inline="always")
 def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i, path,
-              gumbel, table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, out_reset):
-    """Select the path of simulation ``sim`` in tree ``b`` and write the network inputs of its leaf."""
+              gumbel, table, pf, pi, visits, ties, q, x, out_parent, out_act_i, out_act_f, out_reset):
+    """Select the path of simulation ``sim`` in tree ``b`` and write the network inputs of its leaf
+    (``visits``, ``ties``, ``q``, ``x``: scratch rows ``[C]``)."""
     node = 0
     depth = 0
     path[b, 0] = 0
@@ -68,13 +75,13 @@ def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action,
         if pi[P_GUMBEL] == 0:
             a, parent_q = select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, depth == 0, parent_q,
                                       discount, pf[F_PB_C_BASE], pf[F_PB_C_INIT], pf[F_FLOOR], pi[P_SEED], sim,
-                                      depth, scratch_i, scratch_f)
+                                      depth, visits, ties, q)
         elif depth == 0:
             a = select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, table[sim],
-                                   discount, pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_i[0], scratch_f)
+                                   discount, pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], visits, q)
         else:
             a = select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount,
-                                       pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_i[0], scratch_f)
+                                       pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], visits, q, x)
         child = child_index[b, node, a]
         depth += 1
         if child < 0:
@@ -85,7 +92,7 @@ def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action,
             out_parent[b] = node
             out_act_i[b] = a
             if pi[P_CONTINUOUS] == 1 and node > 0:
-                child_action_from(child_action, node_dist, b, node, a, eps[b])
+                child_action_from(child_action, node_dist, b, node, a, eps)
             for d in range(out_act_f.shape[1]):
                 out_act_f[b, d] = child_action[b, node, a, d]
             out_reset[b] = pi[P_USE_VP] == 0 or depth % pi[P_HORIZON] == 0
@@ -121,15 +128,15 @@ def _expand_backup(b, sim, value, value_prefix, policy, nodes_f, nodes_i, child_
         if pi[P_CONTINUOUS] == 1:
             num = pi[P_K_INTERIOR]
             init_node(nodes_f, nodes_i, child_index, b, leaf, parent, depth, reset, leaf_value, vp, reward, num)
-            set_distribution(child_f, node_dist, b, leaf, policy[b], num)
+            set_distribution(child_f, node_dist, b, leaf, policy, b, num)
         else:
             num = policy.shape[1]
             init_node(nodes_f, nodes_i, child_index, b, leaf, parent, depth, reset, leaf_value, vp, reward, num)
-            softmax_priors(child_f, b, leaf, policy[b], num)
+            softmax_priors(child_f, b, leaf, policy, b, num)
     backpropagate(nodes_f, nodes_i, rows_f, rows_i, path, b, leaf_value, pf[F_DISCOUNT], sim + 2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def simulation_step(sim, backup, traverse, value, value_prefix, policy, f64, i32, i64, f32, out_reset):
     """Back up simulation ``sim - 1`` (when ``backup``) and select simulation ``sim`` (when ``traverse``)
     in every tree. The tree arrays, parameters, action noise ``eps [B, D]`` and outputs are views of the
@@ -137,17 +144,17 @@ def simulation_step(sim, backup, traverse, value, value_prefix, policy, f64, i32
     views, _ = unpack(f64, i32, i64, f32)
     (nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i, path, gumbel, table, pf,
      pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f, eps) = views
+    visits, ties, q, x = scratch_i[0], scratch_i[1], scratch_f[0], scratch_f[1]
     for b in range(nodes_f.shape[0]):
         if backup:
             _expand_backup(b, sim - 1, value, value_prefix, policy, nodes_f, nodes_i, child_index, child_f,
                            node_dist, rows_f, rows_i, path, pf, pi)
         if traverse:
             _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action, node_dist, rows_f, rows_i,
-                      path, gumbel, table, pf, pi, scratch_i, scratch_f, out_parent, out_act_i, out_act_f,
-                      out_reset)
+                      path, gumbel, table, pf, pi, visits, ties, q, x, out_parent, out_act_i, out_act_f, out_reset)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def finalize(nodes_f, nodes_i, child_index, child_f, rows_f, rows_i, gumbel, pf, pi, num_simulations, train,
              temperature, uniforms, scratch_f, out_visits, out_policy, out_q, out_prior, out_index, out_values,
              out_depth):
@@ -183,7 +190,7 @@ def finalize(nodes_f, nodes_i, child_index, child_f, rows_f, rows_i, gumbel, pf,
         out_index[b] = _visit_action(visits, num, train, temperature, uniforms[b])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _visit_action(visits, num, train, temperature, u):
     """Argmax of the visits (first maximum), or a sample from N(a)^(1/T) with the uniform ``u``."""
     best = 0

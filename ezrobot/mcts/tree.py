@@ -85,7 +85,7 @@ def _pool_sizes(b: int, m: int, c: int, d: int, p: int, n: int) -> Tuple[int, in
     return f64, i32, i64, f32
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def unpack(f64, i32, i64, f32):
     """Views of the pools (shapes from the int64 header); returns them in ``TreeBuffers`` field order from
     ``nodes_f`` on, then the four pool lengths used (checked against the allocation)."""
@@ -180,21 +180,22 @@ def init_node(nodes_f, nodes_i, child_index, b, node, parent, depth, reset, valu
 
 
 @njit(cache=True, inline="always")
-def softmax_priors(child_f, b, node, logits, num_children):
-    """Prior probabilities and log priors of a discrete node from its logits ``[A]`` (max-shifted)."""
-    top = logits[0]
+def softmax_priors(child_f, b, node, logits, row, num_children):
+    """Prior probabilities and log priors of a discrete node from its logits ``logits[row] [A]`` (max-shifted;
+    the row index is passed instead of a row view so that no array view is made per expansion)."""
+    top = logits[row, 0]
     for a in range(1, num_children):
-        if logits[a] > top:
-            top = logits[a]
+        if logits[row, a] > top:
+            top = logits[row, a]
     total = 0.0
     for a in range(num_children):
-        e = np.exp(np.float64(logits[a]) - top)
+        e = np.exp(np.float64(logits[row, a]) - top)
         child_f[b, node, a, PRIOR] = e
         total += e
     log_total = np.log(total)
     for a in range(num_children):
         child_f[b, node, a, PRIOR] = child_f[b, node, a, PRIOR] / total
-        child_f[b, node, a, LOGIT] = np.float64(logits[a]) - top - log_total
+        child_f[b, node, a, LOGIT] = np.float64(logits[row, a]) - top - log_total
 
 
 @njit(cache=True, inline="always")
