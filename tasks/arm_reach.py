@@ -2,7 +2,12 @@
 
 The simplest robot task (tags ``robot``, ``reach``): three position servos (base yaw, shoulder, elbow),
 wrist locked straight, dense smooth reward, episode of 10 s = 500 control steps (250 agent steps at the
-default action repeat 2). Success: the grip site within 5 cm of the target.
+default action repeat 2). Success: the grip site within 5 cm of the target at the end of the episode.
+
+Delta control (``action_mode = "delta"``): an action of 1 moves a servo's target by ``DELTA_FRACTION``
+of its range (2% = 0.028-0.04 rad) per control step, and the targets start at the initial pose. With
+absolute targets, the policy's sampling noise (std >= 0.1 of the range) moved the hand by about 5 cm,
+the size of the success radius: a 50k-step run reached only 10-25% success.
 
 Parameters (``tasks.load("jaco_reach", **params)``):
     robot: ``"jaco"`` (dm_control's Kinova Jaco) or ``"menagerie:<name>[/<entry>]"`` for any MuJoCo
@@ -29,6 +34,7 @@ JACO_HOME = np.array([_PI, _PI + 0.4, _PI - 1.4])
 JACO_TARGET_POSES = np.array([[_PI - 0.6, _PI + 0.6, _PI - 1.4], [_PI + 0.6, _PI + 0.6, _PI - 1.4],
                               [_PI - 0.3, _PI + 0.6, _PI - 1.8], [_PI + 0.3, _PI + 0.3, _PI - 1.0]])
 SUCCESS_DISTANCE = 0.05
+DELTA_FRACTION = 0.02
 INIT_NOISE = 0.1
 SCENE_XML = os.path.join(os.path.dirname(__file__), "arm_scene.xml")
 
@@ -44,6 +50,8 @@ class ArmReach(ShapedTask):
     default_action_repeat = 2
     control_timestep = 0.02
     time_limit = 10.0
+    action_mode = "delta"
+    delta_fraction = DELTA_FRACTION
 
     def __init__(self, random=None, robot: str = "jaco", ee_site: str = "", num_targets: int = 4):
         super().__init__(random=random)
@@ -131,6 +139,7 @@ class ArmReach(ShapedTask):
             "hand_pos": self._ee_pos(physics),
             "target_pos": physics.data.site_xpos[self._target],
             "to_target": self.to_target(physics),
+            "servo_target": physics.data.ctrl,
         }
 
     def compute_terms(self, physics):

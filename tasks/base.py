@@ -7,7 +7,9 @@ A task file declares, in the style of dm_control's suite:
 * observations: :meth:`ShapedTask.observe` returns named proprio features; pixels are rendered by the
   environment adapter from ``physics.render(camera_id=task.default_camera)``;
 * the action mapping: every actuator is driven by one action in ``[-1, 1]``, mapped linearly onto the
-  actuator's ``ctrlrange`` (an actuator without a ``ctrlrange`` is an error);
+  actuator's ``ctrlrange`` (an actuator without a ``ctrlrange`` is an error), or, with
+  ``action_mode = "delta"``, moving the actuator's current control by ``action * delta_fraction`` of its
+  ctrlrange per control step (position servos then start each episode at their joints' positions);
 * episode length (``time_limit`` seconds of ``control_timestep`` steps) and ``default_action_repeat``;
 * initial-state randomisation: :meth:`ShapedTask.initialize_episode` using ``self.random``;
 * the reward: named terms (:meth:`ShapedTask.compute_terms`, each from
@@ -108,6 +110,9 @@ class ShapedTask(suite_base.Task):
         default_action_repeat: Control steps per agent step suggested to the environment adapter.
         control_timestep: Seconds per control (simulator) step; a multiple of the model timestep.
         time_limit: Episode length in seconds (``time_limit / control_timestep`` control steps).
+        action_mode: ``absolute`` (action -> ctrlrange) or ``delta`` (action moves the control target).
+        delta_fraction: ``delta`` mode: fraction of the ctrlrange width that an action of 1 moves the
+            control per control step.
     """
 
     name: str = ""
@@ -120,6 +125,8 @@ class ShapedTask(suite_base.Task):
     default_action_repeat: int = 2
     control_timestep: float = 0.02
     time_limit: float = 10.0
+    action_mode: str = "absolute"
+    delta_fraction: float = 0.02
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -188,6 +195,11 @@ class ShapedTask(suite_base.Task):
         if unlimited:
             raise TaskError(f"{self.source_file}: actuators {unlimited} have no ctrlrange; the [-1, 1] action "
                             "mapping needs ctrlrange (set ctrllimited='true' ctrlrange='lo hi')")
+        if self.action_mode not in ("absolute", "delta"):
+            raise TaskError(f"{self.source_file}: action_mode={self.action_mode!r} is not allowed; use "
+                            "'absolute' or 'delta'")
+        if self.action_mode == "delta" and not 0.0 < float(self.delta_fraction) <= 1.0:
+            raise TaskError(f"{self.source_file}: delta_fraction={self.delta_fraction!r} must be in (0, 1]")
         self._ctrl_low = model.actuator_ctrlrange[:, 0].copy()
         self._ctrl_high = model.actuator_ctrlrange[:, 1].copy()
         self._actuator_names = tuple(names)
@@ -206,7 +218,22 @@ class ShapedTask(suite_base.Task):
         if not np.all(np.isfinite(action)):
             raise TaskError(f"{self.source_file}: action contains non-finite values {action.tolist()}")
         action = np.clip(action, -1.0, 1.0)
-        physics.set_control(self._ctrl_low + 0.5 * (action + 1.0) * (self._ctrl_high - self._ctrl_low))
+        width = self._ctrl_high - self._ctrl_low
+        if self.action_mode == "delta":
+            target = np.asarray(physics.data.ctrl) + action * self.delta_fraction * width
+            physics.set_control(np.clip(target, self._ctrl_low, self._ctrl_high))
+        else:
+            physics.set_control(self._ctrl_low + 0.5 * (action + 1.0) * width)
+
+    def controls_to_joints(self, physics: Physics) -> None:
+        """Set each joint-driven actuator's control to its joint's position (clipped to the ctrlrange), so
+        that position servos hold the initial pose; other actuators get the middle of their range."""
+        model = physics.model
+        ctrl = 0.5 * (self._ctrl_low + self._ctrl_high)
+        for i in range(model.nu):
+            if model.actuator_trntype[i] == mujoco.mjtTrn.mjTRN_JOINT:
+                ctrl[i] = physics.data.qpos[model.jnt_qposadr[model.actuator_trnid[i, 0]]]
+        physics.data.ctrl[:] = np.clip(ctrl, self._ctrl_low, self._ctrl_high)
 
     def get_observation(self, physics: Physics) -> "collections.OrderedDict[str, np.ndarray]":
         """Proprio observation: :meth:`observe` as an OrderedDict of float64 arrays."""
@@ -245,6 +272,8 @@ class ShapedTask(suite_base.Task):
         """Clears the per-step records; subclasses randomise the state, then call this."""
         self.last_reward_terms = {t: 0.0 for t in self.reward_terms}
         self.last_success = False
+        if self.action_mode == "delta":
+            self.controls_to_joints(physics)
         super().initialize_episode(physics)
 
 

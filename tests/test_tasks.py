@@ -93,15 +93,30 @@ def test_jaco_reach_targets_are_reachable_and_succeed():
     env = tasks.load("jaco_reach", seed=0)
     low = np.array([r[0] for r in JACO_SERVOS.values()])
     high = np.array([r[1] for r in JACO_SERVOS.values()])
+    step_size = env.task.delta_fraction * (high - low)  # delta control: servo-target move per unit action
     for index, pose in enumerate(JACO_TARGET_POSES):
         env.reset()
         env.physics.model.site_pos[env.task._target] = env.task.targets[index]
         for _ in range(150):
-            step = env.step(2.0 * (pose - low) / (high - low) - 1.0)
+            step = env.step(np.clip((pose - env.physics.data.ctrl) / step_size, -1.0, 1.0))
         assert env.task.last_success, index
         assert step.reward > 0.9
     env.reset()
     assert not env.task.last_success
+
+
+def test_delta_control_starts_at_the_pose_and_integrates_actions():
+    env = tasks.load("jaco_reach", seed=1)
+    env.reset()
+    physics, task = env.physics, env.task
+    start = physics.data.ctrl.copy()
+    np.testing.assert_allclose(start, physics.data.qpos[task._qpos], atol=1e-12)
+    env.step(np.zeros(3))
+    np.testing.assert_allclose(physics.data.ctrl, start)
+    env.step(np.array([1.0, -1.0, 0.5]))
+    width = task._ctrl_high - task._ctrl_low
+    np.testing.assert_allclose(physics.data.ctrl, start + np.array([1.0, -1.0, 0.5]) * task.delta_fraction * width)
+    np.testing.assert_allclose(env.task.observe(physics)["servo_target"], physics.data.ctrl)
 
 
 # ------------------------------------------------------------------------------------ reward rules
@@ -272,7 +287,7 @@ def test_tasks_list_cli(capsys):
     assert {"name", "tags", "obs", "action_dim", "reward_terms"} <= set(rows[0])
     assert sum("robot" in row["tags"] for row in rows) >= 4
     reach = next(row for row in rows if row["name"] == "jaco_reach")
-    assert reach["obs"] == 15 and reach["action_dim"] == 3 and reach["reward_terms"] == ["near", "precise", "still"]
+    assert reach["obs"] == 18 and reach["action_dim"] == 3 and reach["reward_terms"] == ["near", "precise", "still"]
     assert tasks_main(["list", "--tag", "reach"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["name", "tags", "obs"] and len(table) == 2 and table[1].startswith("jaco_reach")
