@@ -15,7 +15,8 @@ from ezrobot.hydra_config import load_config
 from ezrobot.trainer import Trainer
 
 TINY = ["experiment=cartpole", "train.start_transitions=100", "train.batch_size=16", "search.num_simulations=4",
-        "eval.episodes=2", "eval.interval=200", "log.progress=false", "replay.capacity=2000", "threads=1"]
+        "eval.episodes=2", "eval.interval=200", "log.progress=false", "replay.capacity=2000", "threads=1",
+        "train.replay_ratio=0.5"]
 
 
 @pytest.fixture(autouse=True, scope="module")

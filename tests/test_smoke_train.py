@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from ezrobot.hydra_config import load_config
+
 TINY = ["env_steps=300", "train.start_transitions=100", "train.batch_size=16", "search.num_simulations=4",
         "eval.episodes=2", "eval.interval=200", "log.progress=false", "replay.capacity=2000", "threads=1"]
 # dmc/cartpole-swingup: 500 agent steps per episode by default; 50 keeps the evaluation short.
@@ -72,7 +74,8 @@ def test_train_writes_the_run_directory(smoke):
     with open(run_dir / "summary.json") as f:
         assert json.load(f) == summary
     assert summary["env_steps"] == 300 and summary["task"] == "gym/CartPole-v1"
-    assert summary["train_steps"] == (300 - 100) // 2  # cartpole preset: replay_ratio 0.5
+    ratio = load_config(["experiment=cartpole"]).train.replay_ratio  # held exactly by the trainer
+    assert summary["train_steps"] == int((300 - 100) * ratio)
     with open(run_dir / "checkpoints" / "latest") as f:
         assert f.read().strip() == "step_0000000300"
 
