@@ -101,7 +101,8 @@ class EnvConfig:
     max_train_frames: int = 108_000
     """Atari: cap on frames per training episode (evaluation is always capped at 108,000)."""
     gym_kwargs: dict = field(default_factory=dict)
-    """Extra keyword arguments passed to ``gymnasium.make`` or the task's constructor."""
+    """Extra keyword arguments passed to ``gymnasium.make`` or the task's constructor. Add them one at a
+    time: ``+env.gym_kwargs.delta_fraction=0.1``."""
     mujoco_gl: str = ""
     """Rendering backend for MuJoCo (``egl``/``osmesa``; empty: ``$MUJOCO_GL`` or egl then osmesa)."""
 

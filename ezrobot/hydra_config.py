@@ -54,6 +54,9 @@ def _one_line(err: Exception) -> str:
     if match:
         key = re.search(r"Could not override '([^']+)'", text)
         name = key.group(1) if key else match.group(1)
+        if name.lstrip("+~").startswith("env.gym_kwargs"):
+            return (f"{name}: keyword arguments are added one at a time with +env.gym_kwargs.<name>=<value> "
+                    "(e.g. +env.gym_kwargs.delta_fraction=0.1)")
         return f"unknown config key {name!r}; see `ezrobot train --help` for the schema"
     return text
 

@@ -14,6 +14,8 @@ Parameters (``tasks.load("jaco_reach", **params)``):
         Menagerie arm (honours ``MENAGERIE_ROOT``); Menagerie arms keep their own actuators (which need
         a ctrlrange) and get targets sampled once from their workspace with a fixed seed.
     ee_site: End-effector site of a Menagerie arm (default: origin of the deepest body).
+    num_targets: How many of the fixed targets episodes draw from (1..16).
+    delta_fraction: Servo-target move per control step for an action of 1, as a fraction of the range.
 """
 from __future__ import annotations
 
@@ -53,8 +55,10 @@ class ArmReach(ShapedTask):
     action_mode = "delta"
     delta_fraction = DELTA_FRACTION
 
-    def __init__(self, random=None, robot: str = "jaco", ee_site: str = "", num_targets: int = 4):
+    def __init__(self, random=None, robot: str = "jaco", ee_site: str = "", num_targets: int = 4,
+                 delta_fraction: float = DELTA_FRACTION):
         super().__init__(random=random)
+        self.delta_fraction = float(delta_fraction)  # checked against (0, 1] when the scene is built
         if robot != "jaco" and not robot.startswith(scene_lib.MENAGERIE_PREFIX):
             raise TaskError(f"{self.source_file}: robot={robot!r} is not allowed; use 'jaco' or "
                             "'menagerie:<name>[/<entry>]'")

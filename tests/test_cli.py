@@ -62,6 +62,17 @@ def test_unknown_key_message_says_unknown():
     assert "batch_sise" in str(info.value)
 
 
+
+def test_task_kwargs_are_added_with_plus_and_the_error_says_so():
+    from ezrobot.config import ConfigError
+    from ezrobot.hydra_config import load_config
+
+    assert load_config(["+env.gym_kwargs.delta_fraction=0.1"]).env.gym_kwargs == {"delta_fraction": 0.1}
+    for bad in ("env.gym_kwargs={delta_fraction:0.1}", "env.gym_kwargs.delta_fraction=0.1"):
+        with pytest.raises(ConfigError, match=r"\+env\.gym_kwargs\.<name>=<value>"):
+            load_config([bad])
+
+
 def _main(capsys, *argv):
     code = cli.main(list(argv))
     captured = capsys.readouterr()
