@@ -142,7 +142,8 @@ class Trainer:
         row = {"env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps,
                "train_steps": self.c.updates, "wall_time_s": round(self._elapsed(), 2), **stats,
                "train_return_mean": float(np.mean(self.c.train_returns)) if self.c.train_returns else None,
-               **self._train_term_means(), "replay_transitions": len(self.p.replay), "replay_mb": round(self.p.replay.nbytes / 2**20, 2),
+               **self._train_term_means(), "replay_transitions": len(self.p.replay),
+               "replay_mb": round(self.p.replay.nbytes / 2**20, 2),
                **self.last_metrics}
         self.p.logger.log(row)
         self.last_eval = stats.get("eval_return_mean")

@@ -99,8 +99,8 @@ def _outputs(bufs, n, train, temperature, uniforms, batch, k_root, continuous):
     values = np.zeros((batch, 2), np.float64)
     depth = np.zeros((batch, 2), np.float64)
     finalize(bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.rows_f, bufs.rows_i, bufs.gumbel,
-             bufs.pf, bufs.pi, n, bool(train), float(temperature), uniforms, bufs.scratch_f, visits, policy, q, prior, index,
-             values, depth)
+             bufs.pf, bufs.pi, n, bool(train), float(temperature), uniforms, bufs.scratch_f, visits, policy, q, prior,
+             index, values, depth)
     sampled = bufs.child_action[:, 0, :k_root].copy() if continuous else None
     action = sampled[np.arange(batch), index] if continuous else index.copy()
     return SearchOutput(action=action, action_index=index, visit_counts=visits, policy=policy.astype(np.float32),

@@ -8,7 +8,8 @@ interior node only stores its (mu, sigma); the action of its child k is drawn wh
 expands that child, from that simulation's noise. This is the same distribution as drawing all K up front
 (deferred decisions): the K children of an interior node share one prior and one unvisited value, so no
 selection rule looks at an action before its child is expanded. The root may draw its last W samples
-from a widened proposal with std sigma * s (EZ-V2); then pUCT uses the Sampled MuZero prior beta_hat / beta * pi with the mixture density
+from a widened proposal with std sigma * s (EZ-V2); then pUCT uses the Sampled MuZero prior
+beta_hat / beta * pi with the mixture density
 beta = (1 - W/K) N(mu, sigma) + (W/K) N(mu, s sigma) in pre-tanh space (the tanh Jacobian cancels), and
 Gumbel keeps the uniform prior of EZ-V2.
 """
@@ -36,26 +37,26 @@ def softplus(x):
 
 
 @njit(cache=True, inline="always")
-def head_mean_std(head, d):
-    """(mu, sigma) of action dimension ``d`` from a policy head row ``[2D]``."""
-    dims = head.shape[0] // 2
-    mu = MEAN_SCALE * np.tanh(np.float64(head[d]) / MEAN_SCALE)
-    sigma = softplus(np.float64(head[dims + d]) + STD_SHIFT) + STD_MIN
+def head_mean_std(heads, row, d):
+    """(mu, sigma) of action dimension ``d`` from the policy head ``heads[row] [2D]`` (a row index rather
+    than a row view, so that no array view is made per node)."""
+    dims = heads.shape[1] // 2
+    mu = MEAN_SCALE * np.tanh(np.float64(heads[row, d]) / MEAN_SCALE)
+    sigma = softplus(np.float64(heads[row, dims + d]) + STD_SHIFT) + STD_MIN
     return mu, sigma
 
 
 @njit(cache=True, inline="always")
-def sample_children(child_f, child_action, b, node, head, eps, num, num_widened, widen_scale):
+def sample_children(child_f, child_action, b, node, heads, row, eps, num, num_widened, widen_scale):
     """Write ``num`` squashed samples into ``child_action[b, node, :num]`` and a uniform prior.
 
     Args:
-        head: ``[2D]`` policy head row of the node.
+        heads, row: the node's policy head is ``heads[row] [2D]``.
         eps: ``[>=num, D]`` float32 standard normal noise.
         num_widened: The last ``num_widened`` samples use sigma * ``widen_scale``.
     """
-    dims = head.shape[0] // 2
-    for d in range(dims):
-        mu, sigma = head_mean_std(head, d)
+    for d in range(heads.shape[1] // 2):
+        mu, sigma = head_mean_std(heads, row, d)
         for k in range(num):
             s = sigma * widen_scale if k >= num - num_widened else sigma
             child_action[b, node, k, d] = np.tanh(mu + s * np.float64(eps[k, d]))
@@ -70,10 +71,8 @@ def set_distribution(child_f, node_dist, b, node, heads, row, num):
     """Store the Gaussian (mu, sigma) of an interior node, from the policy head ``heads[row] [2D]``, in
     ``node_dist[b, node]`` and a uniform prior over its ``num`` children (whose actions are drawn lazily by
     :func:`child_action_from`)."""
-    dims = heads.shape[1] // 2
-    for d in range(dims):
-        mu = MEAN_SCALE * np.tanh(np.float64(heads[row, d]) / MEAN_SCALE)
-        sigma = softplus(np.float64(heads[row, dims + d]) + STD_SHIFT) + STD_MIN
+    for d in range(heads.shape[1] // 2):
+        mu, sigma = head_mean_std(heads, row, d)
         node_dist[b, node, 0, d] = mu
         node_dist[b, node, 1, d] = sigma
     log_uniform = -np.log(np.float64(num))
@@ -92,12 +91,13 @@ def child_action_from(child_action, node_dist, b, node, a, eps):
 
 
 @njit(cache=True, inline="always")
-def importance_prior(child_f, b, node, head, eps, num, num_widened, widen_scale):
-    """Replace the uniform prior with beta_hat / beta * pi for a widened root proposal (see module doc).
+def importance_prior(child_f, b, node, heads, row, eps, num, num_widened, widen_scale):
+    """Replace the uniform prior with beta_hat / beta * pi for a widened root proposal (see module doc); the
+    node's policy head is ``heads[row] [2D]``.
 
     The pre-tanh sample is mu + s * eps, so its standardised offset is s * eps / sigma.
     """
-    dims = head.shape[0] // 2
+    dims = heads.shape[1] // 2
     w = num_widened / num
     log_keep = np.log(1.0 - w) if w < 1.0 else -np.inf
     log_wide = np.log(w)
@@ -106,7 +106,7 @@ def importance_prior(child_f, b, node, head, eps, num, num_widened, widen_scale)
         log_pi = 0.0
         log_w = 0.0
         for d in range(dims):
-            _, sigma = head_mean_std(head, d)
+            _, sigma = head_mean_std(heads, row, d)
             s = widen_scale if k >= num - num_widened else 1.0
             z = s * np.float64(eps[k, d])  # (u - mu) / sigma
             log_pi += -0.5 * z * z - np.log(sigma)

@@ -44,10 +44,10 @@ def init_roots(value, policy, eps_root, noise, frac, num_widened, widen_scale, i
         init_node(nodes_f, nodes_i, child_index, b, 0, -1, 0, 1, np.float64(value[b]), 0.0, 0.0, num_root)
         nodes_i[b, 0, VISITS] = 1
         if continuous:
-            sample_children(child_f, child_action, b, 0, policy[b], eps_root[b], num_root, num_widened,
+            sample_children(child_f, child_action, b, 0, policy, b, eps_root[b], num_root, num_widened,
                             widen_scale)
             if importance and num_widened > 0:
-                importance_prior(child_f, b, 0, policy[b], eps_root[b], num_root, num_widened, widen_scale)
+                importance_prior(child_f, b, 0, policy, b, eps_root[b], num_root, num_widened, widen_scale)
         else:
             softmax_priors(child_f, b, 0, policy, b, num_root)
         if frac > 0.0:
@@ -233,14 +233,9 @@ def run_search(bufs: TreeBuffers, policy: np.ndarray, recurrent_fn: Callable, nu
     simulation_step(0, False, True, empty_v, empty_v, policy, f64, i32, i64, f32, reset)
     for sim in range(num_simulations):
         out = recurrent_fn(bufs.out_parent, actions, slot_table[sim], reset)
-        v, vp, pol = out.value, out.value_prefix, out.policy
-        if not (type(v) is np.ndarray and v.dtype is _F32 and v.shape == (batch,) and v.flags.c_contiguous):
-            v = _as_f32(v, (batch,), "value")
-        if not (type(vp) is np.ndarray and vp.dtype is _F32 and vp.shape == (batch,) and vp.flags.c_contiguous):
-            vp = _as_f32(vp, (batch,), "value_prefix")
-        if not (type(pol) is np.ndarray and pol.dtype is _F32 and pol.shape == (batch, width)
-                and pol.flags.c_contiguous):
-            pol = _as_f32(pol, (batch, width), "policy")
+        v = _as_f32(out.value, (batch,), "value")
+        vp = _as_f32(out.value_prefix, (batch,), "value_prefix")
+        pol = _as_f32(out.policy, (batch, width), "policy")
         more = sim + 1 < num_simulations
         if continuous and more:
             rng.standard_normal(dtype=np.float32, out=bufs.eps)
@@ -251,12 +246,13 @@ _F32 = np.dtype(np.float32)
 
 
 def _as_f32(x, shape, name: str) -> np.ndarray:
-    """``x`` as a C-contiguous float32 array of ``shape``.
+    """``x`` as a C-contiguous float32 array of ``shape`` (returned as is when it already is one: this runs
+    three times per simulation).
 
     Raises:
         ValueError: if the shape differs.
     """
-    if type(x) is not np.ndarray or x.dtype != np.float32 or not x.flags.c_contiguous:
+    if type(x) is not np.ndarray or x.dtype is not _F32 or not x.flags.c_contiguous:
         x = np.ascontiguousarray(x, dtype=np.float32)
     if x.shape != shape:
         raise ValueError(f"recurrent_fn returned {name} of shape {x.shape}; expected {shape}")
