@@ -265,7 +265,7 @@ def test_menagerie_robot_from_menagerie_root(monkeypatch):
     env.reset()
     for _ in range(5):
         env.step(np.array([0.3, -0.3]))
-    assert set(env.task.last_reward_terms) == {"near", "precise", "still"}
+    assert set(env.task.last_reward_terms) == {"near", "precise", "inside", "still"}
     with pytest.raises(tasks.TaskError, match="not found under MENAGERIE_ROOT"):
         tasks.load("jaco_reach", robot="menagerie:universal_robots_ur5e")
     with pytest.raises(tasks.TaskError, match="Unknown robot 'dynamixel_2rr'. Did you mean 'dynamixel_2r'"):
@@ -287,7 +287,7 @@ def test_tasks_list_cli(capsys):
     assert {"name", "tags", "obs", "action_dim", "reward_terms"} <= set(rows[0])
     assert sum("robot" in row["tags"] for row in rows) >= 4
     reach = next(row for row in rows if row["name"] == "jaco_reach")
-    assert reach["obs"] == 18 and reach["action_dim"] == 3 and reach["reward_terms"] == ["near", "precise", "still"]
+    assert reach["obs"] == 22 and reach["action_dim"] == 3 and reach["reward_terms"] == ["near", "precise", "inside", "still"]
     assert tasks_main(["list", "--tag", "reach"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["name", "tags", "obs"] and len(table) == 2 and table[1].startswith("jaco_reach")
