@@ -84,7 +84,7 @@ def test_episode_length_from_time_limit_and_control_timestep():
     while not env.step(np.zeros(3)).last():
         steps += 1
     assert steps + 1 == round(0.1 / env.task.control_timestep) == 5
-    assert tasks.task_info("jaco_reach").episode_steps == 500
+    assert tasks.task_info("jaco_reach").episode_steps == 250
 
 
 def test_jaco_reach_targets_are_reachable_and_succeed():
