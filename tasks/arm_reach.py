@@ -6,7 +6,7 @@ default action repeat 4). Success: the grip site within 5 cm of the target at th
 Train it with ``experiment=robot_proprio`` (README: seeds 0/1/2 at 50k env steps).
 
 What the 50k-env-step budget needed (measured with ``experiment=robot_proprio``, README):
-- Action repeat 4 (125 decisions per episode, 12.5 per second). At repeat 2 the same agent (delta 2%,
+- Action repeat 4 (12.5 decisions per second). At repeat 2 the same agent (delta 2%,
   ~12k updates) ended at 0.0-0.2 success at 40k-50k env steps; at repeat 4, 0.7.
 - Delta control at 1% of the range per control step (``DELTA_FRACTION``): a decision moves a servo
   target by at most 0.056-0.088 rad, half of what 2% gave at repeat 4, so the hand jitters less around
@@ -164,7 +164,7 @@ class ArmReach(ShapedTask):
             "target_pos": physics.data.site_xpos[self._target],
             "to_target": to_target,
             "servo_target": physics.data.ctrl,
-            # The last centimetres, resolved: log(d + 1 cm) moves by ~0.4 between 5 and 2 cm, where
+            # The last centimetres, resolved: log(d + 1 cm) moves by ~0.7 between 5 and 2 cm, where
             # ``to_target`` (metres) moves by 0.03 next to joint angles of ~3 rad.
             "log_distance": np.array([np.log(distance + LOG_DISTANCE_OFFSET)]),
             "direction": to_target / (distance + 1e-6),

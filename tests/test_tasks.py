@@ -101,6 +101,11 @@ def test_jaco_reach_targets_are_reachable_and_succeed():
             step = env.step(np.clip((pose - env.physics.data.ctrl) / step_size, -1.0, 1.0))
         assert env.task.last_success, index
         assert step.reward > 0.9
+        obs = step.observation  # the distance features agree with to_target
+        distance = np.linalg.norm(obs["to_target"])
+        np.testing.assert_allclose(obs["log_distance"], [np.log(distance + 0.01)])
+        np.testing.assert_allclose(obs["direction"] * distance, obs["to_target"], atol=1e-5)
+        assert np.exp(obs["log_distance"][0]) - 0.01 < 0.05 and env.task.last_reward_terms["inside"] == 1.0
     env.reset()
     assert not env.task.last_success
 
