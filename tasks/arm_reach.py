@@ -154,6 +154,10 @@ class ArmReach(ShapedTask):
         """Vector [3] from the end effector to the target."""
         return physics.data.site_xpos[self._target] - self._ee_pos(physics)
 
+    def distance(self, physics) -> float:
+        """Distance (m) from the end effector to the target."""
+        return float(np.linalg.norm(self.to_target(physics)))
+
     def observe(self, physics):
         to_target = self.to_target(physics)
         distance = float(np.linalg.norm(to_target))
@@ -171,7 +175,7 @@ class ArmReach(ShapedTask):
         }
 
     def compute_terms(self, physics):
-        distance = float(np.linalg.norm(self.to_target(physics)))
+        distance = self.distance(physics)
         speed = float(np.linalg.norm(physics.data.qvel[self._qvel]))
         return {
             "near": rewards.tolerance(distance, bounds=(0, 0.02), margin=NEAR_MARGIN, value_at_margin=0.1),
@@ -181,5 +185,5 @@ class ArmReach(ShapedTask):
         }
 
     def success(self, physics) -> bool:
-        return bool(np.linalg.norm(self.to_target(physics)) < SUCCESS_DISTANCE)
+        return bool(self.distance(physics) < SUCCESS_DISTANCE)
 
