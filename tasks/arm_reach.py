@@ -35,6 +35,8 @@ Parameters (``tasks.load("jaco_reach", **params)``):
 from __future__ import annotations
 
 import os
+
+import mujoco
 import numpy as np
 from dm_control.utils import rewards
 
@@ -118,6 +120,32 @@ class ArmReach(ShapedTask):
             self._home = np.clip(np.asarray(model.qpos0)[self._qpos], self._low, self._high)
             poses = self._sample_poses(physics)
         self.targets = np.array([self._forward_kinematics(physics, q) for q in poses])
+        self._servo_qpos = self._servo_joints(physics, joints)
+        self._scratch = mujoco.MjData(model.ptr)
+
+    def _servo_joints(self, physics, joints):
+        """qpos addresses [nu] of the ``joints`` that the actuators drive as position servos (control =
+        joint angle), or None when some actuator is not one (then ``command_to_target`` is not observed)."""
+        model, addresses = physics.model, []
+        for i in range(model.nu):
+            joint = int(model.actuator_trnid[i, 0])
+            kp = model.actuator_gainprm[i, 0]
+            servo = (model.actuator_trntype[i] == mujoco.mjtTrn.mjTRN_JOINT and joint in joints
+                     and model.actuator_gear[i, 0] == 1.0 and kp > 0.0 and model.actuator_biasprm[i, 1] == -kp)
+            if not servo:
+                return None
+            addresses.append(int(model.jnt_qposadr[joint]))
+        return np.array(addresses)
+
+    def commanded_position(self, physics) -> np.ndarray:
+        """[3] where the end effector settles once the servos reach their targets: forward kinematics of
+        the current pose with every servoed joint at its control (the bodies are gravity-compensated)."""
+        data = self._scratch
+        data.qpos[:] = physics.data.qpos
+        data.qpos[self._servo_qpos] = physics.data.ctrl
+        mujoco.mj_kinematics(physics.model.ptr, data)
+        kind, index = self._ee
+        return (data.site_xpos[index] if kind == "site" else data.xpos[index]).copy()
 
     def _sample_poses(self, physics) -> np.ndarray:
         """Joint configurations (fixed seed) whose end effector is above the floor and spread apart."""
@@ -161,7 +189,7 @@ class ArmReach(ShapedTask):
     def observe(self, physics):
         to_target = self.to_target(physics)
         distance = float(np.linalg.norm(to_target))
-        return {
+        obs = {
             "joint_pos": physics.data.qpos[self._qpos],
             "joint_vel": physics.data.qvel[self._qvel],
             "hand_pos": self._ee_pos(physics),
@@ -173,6 +201,11 @@ class ArmReach(ShapedTask):
             "log_distance": np.array([np.log(distance + LOG_DISTANCE_OFFSET)]),
             "direction": to_target / (distance + 1e-6),
         }
+        if self._servo_qpos is not None:
+            # Where the servo targets put the hand: in delta mode an action moves this point for good, so
+            # a value that reads it needs no forward kinematics of its own (README: jaco_reach).
+            obs["command_to_target"] = physics.data.site_xpos[self._target] - self.commanded_position(physics)
+        return obs
 
     def compute_terms(self, physics):
         distance = self.distance(physics)

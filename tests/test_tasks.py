@@ -124,6 +124,27 @@ def test_delta_control_starts_at_the_pose_and_integrates_actions():
     np.testing.assert_allclose(env.task.observe(physics)["servo_target"], physics.data.ctrl)
 
 
+def test_jaco_reach_command_to_target_is_where_the_servos_point():
+    env = tasks.load("jaco_reach", seed=2)
+    step = env.reset()
+    # At the start the servos hold the pose: the commanded point is the hand.
+    np.testing.assert_allclose(step.observation["command_to_target"], step.observation["to_target"], atol=1e-9)
+    for _ in range(3):
+        step = env.step(np.array([1.0, -0.5, 0.8]))
+    physics, task = env.physics, env.task
+    # Independent forward kinematics: a second copy of the scene posed at the servo targets.
+    other = tasks.load("jaco_reach", seed=2)
+    other.reset()
+    other.physics.data.qpos[:] = physics.data.qpos
+    other.physics.data.qpos[task._qpos] = physics.data.ctrl
+    other.physics.forward()
+    target = physics.data.site_xpos[task._target]
+    np.testing.assert_allclose(step.observation["command_to_target"], target - other.task._ee_pos(other.physics),
+                               atol=1e-9)
+    assert np.linalg.norm(step.observation["command_to_target"] - step.observation["to_target"]) > 0.01
+    np.testing.assert_array_equal(task._servo_qpos, task._qpos)  # the three servos drive the three joints
+
+
 # ------------------------------------------------------------------------------------ reward rules
 def test_combine_rules():
     order = ("a", "b")
@@ -267,7 +288,8 @@ def test_menagerie_robot_from_menagerie_root(monkeypatch):
     env = tasks.load("jaco_reach", seed=0, robot="menagerie:dynamixel_2r", ee_site="tip")
     assert env.action_spec().shape == (2,)
     assert env.task.targets.shape == (4, 3) and np.all(env.task.targets[:, 2] > 0.05)
-    env.reset()
+    step = env.reset()  # its position actuators are servos, so the commanded point is observed too
+    np.testing.assert_allclose(step.observation["command_to_target"], step.observation["to_target"], atol=1e-9)
     for _ in range(5):
         env.step(np.array([0.3, -0.3]))
     assert set(env.task.last_reward_terms) == {"near", "precise", "inside", "still"}
@@ -292,7 +314,7 @@ def test_tasks_list_cli(capsys):
     assert {"name", "tags", "obs", "action_dim", "reward_terms"} <= set(rows[0])
     assert sum("robot" in row["tags"] for row in rows) >= 4
     reach = next(row for row in rows if row["name"] == "jaco_reach")
-    assert reach["obs"] == 22 and reach["action_dim"] == 3 and reach["reward_terms"] == ["near", "precise", "inside", "still"]
+    assert reach["obs"] == 25 and reach["action_dim"] == 3 and reach["reward_terms"] == ["near", "precise", "inside", "still"]
     assert tasks_main(["list", "--tag", "reach"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["name", "tags", "obs"] and len(table) == 2 and table[1].startswith("jaco_reach")
