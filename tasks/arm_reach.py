@@ -149,8 +149,7 @@ class ArmReach(ShapedTask):
         data.qpos[:] = physics.data.qpos
         data.qpos[self._servo_qpos] = physics.data.ctrl
         mujoco.mj_kinematics(physics.model.ptr, data)
-        kind, index = self._ee
-        return (data.site_xpos[index] if kind == "site" else data.xpos[index]).copy()
+        return self._ee_xpos(data).copy()
 
     def _sample_poses(self, physics) -> np.ndarray:
         """Joint configurations (fixed seed) whose end effector is above the floor and spread apart."""
@@ -172,8 +171,12 @@ class ArmReach(ShapedTask):
         return self._ee_pos(physics).copy()
 
     def _ee_pos(self, physics) -> np.ndarray:
+        return self._ee_xpos(physics.data)
+
+    def _ee_xpos(self, data) -> np.ndarray:
+        """[3] the end effector's world position in `data` (the physics' data or the scratch `MjData`)."""
         kind, index = self._ee
-        return physics.data.site_xpos[index] if kind == "site" else physics.data.xpos[index]
+        return data.site_xpos[index] if kind == "site" else data.xpos[index]
 
     def initialize_episode(self, physics) -> None:
         noise = self.random.uniform(-INIT_NOISE, INIT_NOISE, size=len(self._home))
