@@ -52,7 +52,9 @@ def test_proprio_paper_net_size():
 
 @pytest.mark.parametrize("spec,cfg", [(ATARI, SMALL), (PIXELS_CONT, SMALL), (PROPRIO, ModelConfig()),
                                       (VECTOR_DISC, SMALL), (PIXELS_CONT, ModelConfig(preset="small",
-                                                                                      action_embedding=16))])
+                                                                                      action_embedding=16)),
+                                      (PIXELS_CONT, ModelConfig(preset="small", pixel_latent="vector")),
+                                      (ATARI, ModelConfig(preset="small", pixel_latent="vector"))])
 def test_shapes_minmax_and_zero_init_heads(spec, cfg):
     gen = torch.Generator().manual_seed(0)
     model = build_model(cfg, spec).eval()
@@ -115,6 +117,23 @@ def test_presets_overrides_and_errors():
         resolve_preset(ModelConfig(norm="group"), ATARI)
     custom = dataclasses.replace(resolve_preset(SMALL, PROPRIO), preset="custom")
     assert build_model(custom, PROPRIO).cfg == custom
+
+
+def test_vector_pixel_latent_uses_the_mlp_family_after_the_conv_trunk():
+    resolved = resolve_preset(ModelConfig(preset="small", pixel_latent="vector", channels=16), PIXELS_CONT)
+    assert (resolved.latent_dim, resolved.mlp_hidden, resolved.norm) == (64, 128, "layer")
+    explicit = ModelConfig(preset="small", pixel_latent="vector", norm="batch")
+    assert resolve_preset(explicit, PIXELS_CONT).norm == "batch"  # explicit fields win
+    model = build_model(resolved, PIXELS_CONT)
+    assert model.latent_shape == (64,)
+    assert model.representation[2].trunk[0].in_features == 16 * 4 * 4  # flattened [16, 4, 4] conv map
+    assert type(model.dynamics).__name__ == "MLPDynamics" and type(model.prediction).__name__ == "MLPPrediction"
+    assert resolve_preset(ModelConfig(pixel_latent="vector"), PROPRIO).latent_dim == 128  # vectors: no change
+    with pytest.raises(ValueError, match="model.pixel_latent='flat'"):
+        resolve_preset(ModelConfig(pixel_latent="flat"), PIXELS_CONT)
+    with pytest.raises(ValueError, match="latent_dim, mlp_hidden"):
+        resolve_preset(dataclasses.replace(resolve_preset(SMALL, ATARI), preset="custom", pixel_latent="vector"),
+                       ATARI)
 
 
 def test_structured_config_node_is_accepted():

@@ -12,6 +12,7 @@ from typing import List, Optional
 
 PRESETS = ("paper", "small", "custom")
 NORMS = ("batch", "layer", "none")
+PIXEL_LATENTS = ("spatial", "vector")
 FAMILIES = ("conv", "mlp")
 
 
@@ -59,6 +60,11 @@ class ModelConfig:
     norm: Optional[str] = None
     """Normalisation layers: ``batch`` (paper conv), ``layer`` (EZ-V2 MLP; GroupNorm(1) for convs) or
     ``none``."""
+    pixel_latent: str = "spatial"
+    """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
+    prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
+    representation, and dynamics, reward and prediction are the MLP family's (the preset then also fills
+    ``latent_dim`` and ``mlp_hidden`` from the MLP preset and uses ``norm=layer``)."""
 
     def validate(self) -> None:
         """Check field values that types cannot express.
@@ -68,6 +74,9 @@ class ModelConfig:
         """
         if self.preset not in PRESETS:
             raise ValueError(f"model.preset={self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        if self.pixel_latent not in PIXEL_LATENTS:
+            raise ValueError(f"model.pixel_latent={self.pixel_latent!r} is unknown; choose one of "
+                             f"{', '.join(PIXEL_LATENTS)}")
         if self.norm is not None and self.norm not in NORMS:
             raise ValueError(f"model.norm={self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
         for name in ("channels", "blocks", "reduced_channels", "latent_dim", "mlp_hidden", "lstm_hidden",
@@ -164,11 +173,17 @@ def resolve_preset(cfg, spec) -> ModelConfig:
     out = _as_model_config(cfg)
     out.validate()
     family = model_family(spec)
+    vector = family == "conv" and out.pixel_latent == "vector"
     if out.preset != "custom":
-        for name, value in _PRESET_TABLE[(out.preset, family)].items():
+        preset = dict(_PRESET_TABLE[(out.preset, family)])
+        if vector:
+            mlp = _PRESET_TABLE[(out.preset, "mlp")]
+            preset.update(latent_dim=mlp["latent_dim"], mlp_hidden=mlp["mlp_hidden"], norm="layer")
+        for name, value in preset.items():
             if getattr(out, name) is None:
                 setattr(out, name, list(value) if isinstance(value, list) else value)
-    missing = [name for name in _REQUIRED[family] if getattr(out, name) is None]
+    required = _REQUIRED[family] + (("latent_dim", "mlp_hidden") if vector else ())
+    missing = [name for name in required if getattr(out, name) is None]
     if missing:
         raise ValueError(f"model.preset=custom needs these fields set for the {family} family: "
                          f"{', '.join(missing)}")

@@ -8,6 +8,10 @@ residual block c/2 -> c stride 2, residual block (c), avg-pool 3 s2, residual bl
 Dynamics: the action as planes concatenated to the state, conv3x3 (c + planes -> c) + norm, residual add of
 the input state, ReLU, ``blocks`` residual blocks.
 
+Vector latent (``model.pixel_latent=vector``): the representation's feature map is flattened and mapped by
+the MLP family's representation to a ``latent_dim`` vector; dynamics, reward and prediction are the MLP
+family's (as in pixel agents that plan in a vector latent, e.g. TD-MPC2 and DreamerV3).
+
 Prediction: ``blocks`` residual blocks, then 1x1 convs to ``reduced_channels`` (norm, ReLU, flatten) feeding
 the value MLP and the policy MLP. Value prefix: 1x1 conv -> norm -> ReLU -> flatten -> LSTM -> norm -> ReLU
 -> MLP.
@@ -22,6 +26,7 @@ from torch import nn
 from ezrobot.nets.blocks import ResidualBlock, conv3x3, make_norm
 from ezrobot.nets.config import ModelConfig
 from ezrobot.nets.heads import ActionEncoder, RewardHead, ValuePolicyHeads
+from ezrobot.nets.mlp import MLPRepresentation, build_mlp_modules
 
 
 def _halve(size: int) -> int:
@@ -124,3 +129,14 @@ def build_conv_modules(cfg: ModelConfig, spec, policy_width: int) -> dict:
         action_encoder=encoder,
         latent_shape=latent_shape,
     )
+
+
+def build_conv_vector_modules(cfg: ModelConfig, spec, policy_width: int) -> dict:
+    """``pixel_latent=vector``: conv trunk -> flatten -> MLP representation ``[B, latent_dim]``, and the MLP
+    family's dynamics, reward head and prediction (same keys as :func:`build_conv_modules`)."""
+    in_channels, height, width = spec.obs_shape
+    c, h, w = conv_latent_shape((height, width), cfg.channels, cfg.downsample)
+    representation = nn.Sequential(
+        ConvRepresentation(in_channels, cfg.channels, cfg.blocks, cfg.downsample, cfg.norm), nn.Flatten(1),
+        MLPRepresentation(c * h * w, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm))
+    return build_mlp_modules(cfg, spec, policy_width, representation=representation)

@@ -67,13 +67,19 @@ class MLPPrediction(nn.Module):
         return self.heads(self.trunk(latent))
 
 
-def build_mlp_modules(cfg: ModelConfig, spec, policy_width: int) -> dict:
-    """The MLP family's modules for a resolved config and a vector EnvSpec (same keys as the conv family)."""
-    (obs_dim,) = spec.obs_shape
+def build_mlp_modules(cfg: ModelConfig, spec, policy_width: int, representation: nn.Module = None) -> dict:
+    """The MLP family's modules for a resolved config and a vector EnvSpec (same keys as the conv family).
+
+    ``representation`` replaces the MLP representation (the conv family's ``pixel_latent=vector`` passes its
+    conv encoder); the spec's observations then need not be vectors.
+    """
+    if representation is None:
+        (obs_dim,) = spec.obs_shape
+        representation = MLPRepresentation(obs_dim, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm)
     encoder = ActionEncoder(spec.action_type, spec.num_actions, cfg.action_embedding, discrete_scalar=False)
     lstm = cfg.lstm_hidden if cfg.use_value_prefix else 0
     return dict(
-        representation=MLPRepresentation(obs_dim, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm),
+        representation=representation,
         dynamics=MLPDynamics(cfg.latent_dim, encoder.out_features, cfg.mlp_hidden, cfg.blocks, cfg.norm),
         prediction=MLPPrediction(cfg.latent_dim, cfg.mlp_hidden, cfg.blocks, cfg.head_hidden,
                                  cfg.value_support_bins, policy_width, cfg.norm),

@@ -16,7 +16,7 @@ from torch import nn
 
 from ezrobot.nets.blocks import min_max_normalize
 from ezrobot.nets.config import ModelConfig, model_family, resolve_preset
-from ezrobot.nets.conv import build_conv_modules
+from ezrobot.nets.conv import build_conv_modules, build_conv_vector_modules
 from ezrobot.nets.heads import LSTMState, SimSiamHead
 from ezrobot.nets.mlp import build_mlp_modules
 from ezrobot.transforms import DiscreteSupport
@@ -149,6 +149,9 @@ def build_model(cfg: ModelConfig, spec, device: Optional[torch.device] = None) -
     resolved = resolve_preset(cfg, spec)
     family = model_family(spec)
     policy_width = spec.num_actions if spec.action_type == "discrete" else 2 * spec.num_actions
-    build = build_conv_modules if family == "conv" else build_mlp_modules
+    if family == "mlp":
+        build = build_mlp_modules
+    else:
+        build = build_conv_vector_modules if resolved.pixel_latent == "vector" else build_conv_modules
     model = EfficientZeroNet(resolved, spec, build(resolved, spec, policy_width), family)
     return model if device is None else model.to(device)
