@@ -153,6 +153,21 @@ def test_dmc_render_sizes_and_fast_preset_changes_pixels():
     assert np.abs(img_d.astype(int) - img_f.astype(int)).mean() < 40  # same scene, cheaper effects
 
 
+def test_fast_aa_preset_keeps_multisampling_and_drops_shadows():
+    images = {}
+    for preset in ("default", "fast", "fast_aa"):
+        env, _ = make_env("dmc/cartpole-balance", EnvConfig(obs_type="pixels", image_size=64, frame_stack=1,
+                                                            render_preset=preset), seed=0, train=True)
+        images[preset], _ = env.reset(seed=0)
+        env.close()
+    assert not np.array_equal(images["fast_aa"], images["default"])  # no shadows
+    assert not np.array_equal(images["fast_aa"], images["fast"])  # multisampled edges
+    colours = {k: len(np.unique(v.reshape(3, -1).T, axis=0)) for k, v in images.items()}
+    assert colours["fast_aa"] > colours["fast"]  # antialiasing blends edge pixels into new colours
+    with pytest.raises(EnvError, match="render_preset='faster'.*default, fast, fast_aa"):
+        make_env("dmc/cartpole-balance", EnvConfig(render_preset="faster"), seed=0, train=True)
+
+
 def test_frame_stack_helper_rejects_bad_use():
     with pytest.raises(EnvError, match="frame_stack=0"):
         FrameStack(0)
