@@ -61,6 +61,9 @@ def _make(task: str, cfg: EnvConfig, *, seed: int, train: bool) -> Tuple[Any, En
         return _make_registered(task, cfg, seed=seed)
     if not rest:
         raise EnvError(f"task id {task!r} has nothing after {prefix + '/'!r}")
+    if prefix in ("gym", "atari") and cfg.action_planes:
+        raise EnvError(f"env.action_planes=true is not supported for {task!r}; it is for dmc/ and registered "
+                       "tasks with pixel observations (set env.action_planes=false)")
     if prefix == "gym":
         from .gym import make_gym
 

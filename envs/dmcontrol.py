@@ -63,7 +63,9 @@ class ObsOptions:
     grayscale: bool
     """One grey channel instead of RGB."""
     render_preset: str
-    """``default`` or ``fast`` (see envs.rendering)."""
+    """``default``, ``fast`` or ``fast_aa`` (see envs.rendering)."""
+    action_planes: bool = False
+    """Pixels: append D planes of the action that led to each frame (see ``EnvConfig.action_planes``)."""
 
 
 class DMControlEnv:
@@ -99,7 +101,7 @@ class DMControlEnv:
 
     def _obs_shape(self) -> Tuple[int, ...]:
         if self._opts.pixels:
-            channels = 1 if self._opts.grayscale else 3
+            channels = (1 if self._opts.grayscale else 3) + (self._rescale.dim if self._opts.action_planes else 0)
             size = self._opts.image_size
             return (self._opts.frame_stack * channels, size, size)
         dim = sum(int(np.prod(s.shape)) for s in self._env.observation_spec().values())
@@ -120,10 +122,18 @@ class DMControlEnv:
             cam._scene.free()  # pylint: disable=protected-access
         self._cameras.clear()
 
-    def _frame(self) -> np.ndarray:
+    def _frame(self, action: Optional[np.ndarray] = None) -> np.ndarray:
+        """``[C (+ D), H, W]`` uint8: the camera image, then (``action_planes``) the agent action in [-1, 1]
+        that led to it (None: after a reset, encoded as the zero action)."""
         size = self._opts.image_size
         rgb = self._camera(self._opts.camera, size, size).render(render_flag_overrides=dict(self._flags))
-        return to_chw(rgb, None, self._opts.grayscale)
+        frame = to_chw(rgb, None, self._opts.grayscale)
+        if not self._opts.action_planes:
+            return frame
+        a = np.zeros(self._rescale.dim) if action is None else np.clip(action, -1.0, 1.0)
+        levels = np.rint((a + 1.0) * 127.5).astype(np.uint8)
+        planes = np.broadcast_to(levels[:, None, None], (len(levels), size, size))
+        return np.concatenate([frame, planes], axis=0)
 
     def _flatten(self, observation) -> np.ndarray:
         parts = [np.asarray(observation[k], dtype=np.float32).reshape(-1) for k in sorted(observation)]
@@ -176,7 +186,10 @@ class DMControlEnv:
         terminated = bool(timestep.last() and timestep.discount == 0.0)
         truncated = not terminated and (timestep.last() or self._t >= self._opts.max_episode_steps)
         self._needs_reset = terminated or truncated
-        obs = self._stack.push(self._frame()) if self._opts.pixels else self._flatten(timestep.observation)
+        if self._opts.pixels:
+            obs = self._stack.push(self._frame(np.asarray(action, dtype=np.float64).reshape(-1)))
+        else:
+            obs = self._flatten(timestep.observation)
         info = {"env_steps": steps}
         info.update({f"reward/{k}": v for k, v in terms.items()})
         if self._has_success:
@@ -246,10 +259,14 @@ def resolve_options(env, name: str, cfg: EnvConfig, *, default_repeat: Tuple[int
     camera = parse_camera(cfg.camera) if cfg.camera != "" else default_camera
     if pixels:
         check_camera(env.physics, camera, name)
+    elif cfg.action_planes:
+        raise EnvError(f"env.action_planes=true needs pixel observations for {name}; got "
+                       f"env.obs_type={cfg.obs_type!r} (use pixels, or action_planes=false)")
     return ObsOptions(pixels=pixels, action_repeat=int(repeat), max_episode_steps=int(max_steps),
                       camera=camera, image_size=int(cfg.image_size),
                       frame_stack=(cfg.frame_stack or DEFAULT_FRAME_STACK) if pixels else 1,
-                      grayscale=bool(cfg.grayscale), render_preset=cfg.render_preset)
+                      grayscale=bool(cfg.grayscale), render_preset=cfg.render_preset,
+                      action_planes=bool(cfg.action_planes))
 
 
 def wrap_control_env(env, name: str, cfg: EnvConfig, *, seed: Optional[int],

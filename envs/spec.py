@@ -88,8 +88,13 @@ class EnvConfig:
     camera: str = ""
     """Camera name or index for pixel observations and videos (empty: the suite's default camera)."""
     render_preset: str = "default"
-    """``default`` or ``fast``: ``fast`` disables shadows, reflections and multisampling (CPU speed-up;
-    it changes the pixels, so do not compare scores across presets)."""
+    """``default``, ``fast`` or ``fast_aa``: ``fast`` disables shadows, reflections and multisampling,
+    ``fast_aa`` only shadows and reflections (CPU speed-ups; they change the pixels, so do not compare
+    scores across presets)."""
+    action_planes: bool = False
+    """DMControl and robot-task pixels: every frame carries D constant uint8 planes holding the action that
+    led to it, ``round((a + 1) / 2 * 255)`` (128 after a reset), so a stack of F frames also shows the last F
+    actions (MuZero's action history). Frame differences alone confound velocity with the last push."""
     clip_rewards: bool = True
     """Atari: clip training rewards to their sign (evaluation always reports the raw score)."""
     episodic_life: bool = True

@@ -1,4 +1,5 @@
 """Environment adapter contract: dm_control suite (all tasks), pixels, registered tasks, errors, rendering."""
+import dataclasses
 import sys
 import time
 
@@ -168,6 +169,28 @@ def test_fast_aa_preset_keeps_multisampling_and_drops_shadows():
         make_env("dmc/cartpole-balance", EnvConfig(render_preset="faster"), seed=0, train=True)
 
 
+def test_action_planes_carry_the_action_that_led_to_each_frame():
+    cfg = EnvConfig(obs_type="pixels", image_size=64, frame_stack=3, render_preset="fast", action_planes=True)
+    env, spec = make_env("dmc/walker-walk", cfg, seed=0, train=True)  # D = 6 actions
+    plain, _ = make_env("dmc/walker-walk", dataclasses.replace(cfg, action_planes=False), seed=0, train=True)
+    assert spec.obs_shape == (3 * (3 + 6), 64, 64) and spec.frame_stack == 3
+    obs, _ = env.reset(seed=0)
+    ref, _ = plain.reset(seed=0)
+    frames = obs.reshape(3, 9, 64, 64)
+    assert np.all(frames[:, 3:] == 128)  # after a reset: the zero action
+    np.testing.assert_array_equal(frames[:, :3].reshape(9, 64, 64), ref)  # images unchanged
+    actions = [np.linspace(-1, 1, 6), np.full(6, 0.5), np.array([2.0, -2.0, 0, 0, 0, 0])]
+    for a in actions:
+        obs, *_ = env.step(a)
+        ref, *_ = plain.step(a)
+    frames = obs.reshape(3, 9, 64, 64)
+    for k, a in enumerate(actions):  # oldest first; the third action is clipped to [-1, 1]
+        expected = np.rint((np.clip(a, -1, 1) + 1) * 127.5)
+        np.testing.assert_array_equal(frames[k, 3:, 5, 7], expected)
+        assert np.all(frames[k, 3:] == frames[k, 3:, :1, :1])  # constant planes
+    np.testing.assert_array_equal(frames[:, :3].reshape(9, 64, 64), ref)
+
+
 def test_frame_stack_helper_rejects_bad_use():
     with pytest.raises(EnvError, match="frame_stack=0"):
         FrameStack(0)
@@ -269,6 +292,8 @@ def test_unknown_ids_raise_env_error(task, pattern):
     ("dmc/cartpole-swingup", EnvConfig(obs_type="pixels", camera="top"), r"camera 'top' does not exist"),
     ("atari/Pong", EnvConfig(obs_type="proprio"), r"obs_type='proprio'"),
     ("atari/Pong", EnvConfig(sticky_action_prob=1.5), r"sticky_action_prob=1.5"),
+    ("dmc/cartpole-swingup", EnvConfig(obs_type="proprio", action_planes=True), r"action_planes=true needs pixel"),
+    ("atari/Pong", EnvConfig(action_planes=True), r"action_planes=true is not supported for 'atari/Pong'"),
 ])
 def test_bad_options_raise_env_error(task, cfg, pattern):
     with pytest.raises(EnvError, match=pattern):
