@@ -28,9 +28,11 @@ def _one_torch_thread():
 
 def _config(policy_loss="auto", **train) -> Config:
     cfg = Config()
+    # LayerNorm projector: the per-sample masking tests need samples that do not share batch statistics
+    # (the default BatchNorm projector couples every sample's consistency loss to the others).
     cfg.model = ModelConfig(preset="small", use_value_prefix=True, latent_dim=16, mlp_hidden=32,
                             head_hidden=[16], lstm_hidden=16, projection_dim=16, predictor_hidden=8,
-                            action_embedding=8)
+                            action_embedding=8, projection_norm="layer")
     cfg.train = dataclasses.replace(cfg.train, augment=False, policy_loss=policy_loss, **train)
     cfg.optim = dataclasses.replace(cfg.optim, optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0,
                                     warmup_steps=0, lr_decay_steps=[])
@@ -110,7 +112,7 @@ def test_fully_masked_sample_contributes_no_gradient(spec, policy_loss, entropy)
     loss_c, grads_c = _grads(learner, _select(batch, slice(0, 3)))
     assert torch.allclose(loss_a * 4, loss_c * 3, rtol=1e-5)
     for name in grads_c:
-        assert torch.allclose(grads_a[name] * 4, grads_c[name] * 3, rtol=1e-4, atol=1e-6), name
+        assert torch.allclose(grads_a[name] * 4, grads_c[name] * 3, rtol=1e-4, atol=1e-5), name  # float32 sums
 
 
 def test_only_masked_samples_give_zero_loss_and_gradient():
@@ -140,7 +142,7 @@ def test_importance_weights_scale_the_loss_linearly():
     batch.weights = torch.full((4,), 3.0)
     _, g3 = _grads(learner, batch)
     for name in g1:
-        assert torch.allclose(g3[name], 3 * g1[name], rtol=1e-4, atol=1e-7), name
+        assert torch.allclose(g3[name], 3 * g1[name], rtol=1e-4, atol=1e-6), name  # float32 sums
 
 
 def _soft_ce(logits, probs):

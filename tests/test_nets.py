@@ -189,3 +189,25 @@ def test_augment_shift_and_intensity():
     factors = out[..., 0, 0, 0] / (200 / 255)
     assert ((factors >= 0.9 - 1e-6) & (factors <= 1.1 + 1e-6)).all() and factors.std() > 0
     torch.testing.assert_close(out, factors[..., None, None, None].expand_as(out) * (200 / 255))
+
+
+def test_batch_projection_norm_standardises_projections_and_layer_keeps_the_old_head():
+    """EZ's projector ends with a BatchNorm1d: in training mode every projection dimension has zero mean
+    and unit variance over the batch, so the projections of different observations cannot all be one
+    vector (the collapse seen with LayerNorm projectors on the vector pixel latent)."""
+    gen = torch.Generator().manual_seed(0)
+    cfg = ModelConfig(preset="small", pixel_latent="vector")
+    assert resolve_preset(cfg, PIXELS_CONT).projection_norm == "batch"
+    model = build_model(cfg, PIXELS_CONT).train()
+    assert isinstance(model.simsiam.projector[-1], torch.nn.BatchNorm1d)
+    # nearly identical latents (as from near-identical frames) still give standardised projections
+    latent = 0.5 + 1e-3 * torch.randn(64, *model.latent_shape, generator=gen)
+    proj = model.project(latent, with_predictor=False)
+    assert proj.mean(0).abs().max() < 1e-4
+    assert torch.allclose(proj.std(0, unbiased=False), torch.ones(proj.shape[1]), atol=5e-2)
+    layer = build_model(dataclasses.replace(cfg, projection_norm="layer"), PIXELS_CONT).train()
+    assert isinstance(layer.simsiam.projector[-1], torch.nn.Linear)
+    assert isinstance(layer.simsiam.projector[1], torch.nn.LayerNorm)
+    assert layer.project(latent, with_predictor=False).std(0).mean() < 0.1  # nothing spreads them apart
+    with pytest.raises(ValueError, match="model.projection_norm='group'"):
+        resolve_preset(ModelConfig(projection_norm="group"), PIXELS_CONT)

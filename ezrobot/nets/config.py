@@ -60,6 +60,10 @@ class ModelConfig:
     norm: Optional[str] = None
     """Normalisation layers: ``batch`` (paper conv), ``layer`` (EZ-V2 MLP; GroupNorm(1) for convs) or
     ``none``."""
+    projection_norm: Optional[str] = None
+    """Normalisation of the SimSiam projector and predictor: ``batch`` (EfficientZero, EZ-V2, LightZero:
+    BatchNorm1d after every projector layer, the output included, which keeps the projections from
+    collapsing to a constant), ``layer`` or ``none`` (between hidden layers only). None: ``batch``."""
     pixel_latent: str = "spatial"
     """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
     prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
@@ -77,8 +81,10 @@ class ModelConfig:
         if self.pixel_latent not in PIXEL_LATENTS:
             raise ValueError(f"model.pixel_latent={self.pixel_latent!r} is unknown; choose one of "
                              f"{', '.join(PIXEL_LATENTS)}")
-        if self.norm is not None and self.norm not in NORMS:
-            raise ValueError(f"model.norm={self.norm!r} is unknown; choose one of {', '.join(NORMS)}")
+        for name in ("norm", "projection_norm"):
+            value = getattr(self, name)
+            if value is not None and value not in NORMS:
+                raise ValueError(f"model.{name}={value!r} is unknown; choose one of {', '.join(NORMS)}")
         for name in ("channels", "blocks", "reduced_channels", "latent_dim", "mlp_hidden", "lstm_hidden",
                      "projection_dim", "predictor_hidden"):
             value = getattr(self, name)
@@ -189,6 +195,8 @@ def resolve_preset(cfg, spec) -> ModelConfig:
                          f"{', '.join(missing)}")
     if out.use_value_prefix is None:
         out.use_value_prefix = family == "conv"
+    if out.projection_norm is None:
+        out.projection_norm = "batch"
     out.head_hidden = [int(s) for s in out.head_hidden]
     out.validate()
     return out

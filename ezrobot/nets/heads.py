@@ -135,6 +135,11 @@ class RewardHead(nn.Module):
 class SimSiamHead(nn.Module):
     """SimSiam projector (in -> P -> P -> P, norm + ReLU between) and predictor (P -> P_h -> P).
 
+    With ``norm="batch"`` (EfficientZero, EZ-V2, SimSiam) the projector's output also goes through a
+    BatchNorm1d: it standardises every projection dimension over the batch, so the projections cannot
+    collapse to one vector for all observations (a constant satisfies the consistency loss perfectly).
+    ``layer`` and ``none`` put their norm between the hidden layers only and have no such guard.
+
     Args:
         in_features: Flattened latent size (2304 for the 64x6x6 Atari latent).
         projection_dim: P.
@@ -145,10 +150,11 @@ class SimSiamHead(nn.Module):
     def __init__(self, in_features: int, projection_dim: int, predictor_hidden: int, norm: str):
         super().__init__()
         p = projection_dim
+        out_norm = [nn.BatchNorm1d(p)] if norm == "batch" else []
         self.projector = nn.Sequential(
             nn.Linear(in_features, p), make_norm(norm, p, spatial=False), nn.ReLU(),
             nn.Linear(p, p), make_norm(norm, p, spatial=False), nn.ReLU(),
-            nn.Linear(p, p))
+            nn.Linear(p, p), *out_norm)
         self.predictor = nn.Sequential(
             nn.Linear(p, predictor_hidden), make_norm(norm, predictor_hidden, spatial=False), nn.ReLU(),
             nn.Linear(predictor_hidden, p))

@@ -63,7 +63,7 @@ class EfficientZeroNet(nn.Module):
         flat_latent = 1
         for size in self.latent_shape:
             flat_latent *= size
-        self.simsiam = SimSiamHead(flat_latent, cfg.projection_dim, cfg.predictor_hidden, cfg.norm)
+        self.simsiam = SimSiamHead(flat_latent, cfg.projection_dim, cfg.predictor_hidden, cfg.projection_norm)
 
     def _prepare_obs(self, obs: torch.Tensor) -> torch.Tensor:
         """uint8 pixels -> float / 255; float inputs are used as given (e.g. augmented views in [0, 1])."""
