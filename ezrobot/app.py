@@ -71,7 +71,7 @@ def train_command(args: List[str]) -> int:
 
 def _load_run(run_dir: str, checkpoint: str | None, device: str = "auto"):
     """Config, parts and the chosen checkpoint's weights of an existing run."""
-    from ezrobot.checkpoint import latest_checkpoint, load_checkpoint
+    from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights
     from ezrobot.factory import build_parts
     from ezrobot.hydra_config import from_yaml
 
@@ -89,7 +89,7 @@ def _load_run(run_dir: str, checkpoint: str | None, device: str = "auto"):
         raise FileNotFoundError(f"checkpoint {ckpt!r} is not a checkpoint directory (no state.pt)")
     parts = build_parts(cfg, with_replay=False)
     state, _ = load_checkpoint(ckpt, map_location=parts.device, with_replay=False)
-    parts.model.load_state_dict(state["model"])
+    load_model_weights(parts.model, state["model"], ckpt)
     parts.model.eval()
     return cfg, parts, ckpt, state
 

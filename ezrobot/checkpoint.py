@@ -102,3 +102,26 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu",
         with np.load(replay_path, allow_pickle=False) as data:
             replay_state = {k: (data[k].item() if data[k].ndim == 0 else data[k]) for k in data.files}
     return state, replay_state
+
+
+def load_model_weights(model: torch.nn.Module, weights: Dict[str, Any], path: str) -> None:
+    """``model.load_state_dict(weights)`` with a one-line error when the checkpoint at ``path`` was written
+    for another architecture (e.g. by an older ezrobot whose defaults built other layers).
+
+    Raises:
+        ConfigError: naming the checkpoint and the first missing / unexpected / mis-shaped parameters.
+    """
+    from ezrobot.config import ConfigError
+
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    shaped = [k for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
+    if missing or unexpected or shaped:
+        parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shapes", shaped))
+                 if keys]
+        raise ConfigError(f"checkpoint {path!r} does not fit the model its config builds ({'; '.join(parts)}); "
+                         "it was written for other model settings or by an older ezrobot (model.* fields "
+                         "such as model.projection_norm must be set as they were when it was trained)")
+    model.load_state_dict(weights)

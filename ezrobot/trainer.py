@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 import torch
 
-from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, save_checkpoint
 from ezrobot.evaluate import summarize
 
 
@@ -75,9 +75,8 @@ class Trainer:
         if path is None:
             return False
         state, replay_state = load_checkpoint(path, map_location=self.p.device)
-        self.p.model.load_state_dict(state["model"])
-        self.p.target_model.load_state_dict(state["target_model"])
-        self.p.selfplay_model.load_state_dict(state["selfplay_model"])
+        for name in ("model", "target_model", "selfplay_model"):
+            load_model_weights(getattr(self.p, name), state[name], path)
         self.p.learner.optimizer.load_state_dict(state["optimizer"])
         self.c = Counters(**state["counters"])
         self.rng.bit_generator.state = state["rng"]["numpy"]

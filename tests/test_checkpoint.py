@@ -129,3 +129,19 @@ def test_latest_falls_back_when_the_pointer_is_stale(tmp_path):
     assert latest_checkpoint(run) == second
     os.remove(os.path.join(second, "state.pt"))  # an incomplete directory never counts
     assert latest_checkpoint(run).endswith("step_0000000100")
+
+
+def test_weights_of_another_architecture_give_a_one_line_error():
+    from ezrobot.checkpoint import load_model_weights
+    from ezrobot.config import ConfigError
+    from ezrobot.envs.spec import EnvSpec
+    from ezrobot.nets import ModelConfig, build_model
+
+    spec = EnvSpec("dmc/cartpole-balance", (9, 64, 64), "uint8", 3, "continuous", 1, 0.99, 8, 125)
+    old = build_model(ModelConfig(preset="small", projection_norm="layer"), spec)
+    new = build_model(ModelConfig(preset="small"), spec)  # BatchNorm projector: other parameters
+    with pytest.raises(ConfigError, match=r"checkpoint 'runs/x/step_1' does not fit .*missing simsiam"):
+        load_model_weights(new, old.state_dict(), "runs/x/step_1")
+    same = build_model(ModelConfig(preset="small", projection_norm="layer"), spec)
+    load_model_weights(same, old.state_dict(), "runs/x/step_1")
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), old.state_dict().values()))

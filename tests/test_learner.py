@@ -29,7 +29,7 @@ def _one_torch_thread():
 def _config(policy_loss="auto", **train) -> Config:
     cfg = Config()
     # LayerNorm projector: the per-sample masking tests need samples that do not share batch statistics
-    # (the default BatchNorm projector couples every sample's consistency loss to the others).
+    # (a BatchNorm projector couples every sample's consistency loss to the others).
     cfg.model = ModelConfig(preset="small", use_value_prefix=True, latent_dim=16, mlp_hidden=32,
                             head_hidden=[16], lstm_hidden=16, projection_dim=16, predictor_hidden=8,
                             action_embedding=8, projection_norm="layer")

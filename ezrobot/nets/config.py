@@ -63,7 +63,9 @@ class ModelConfig:
     projection_norm: Optional[str] = None
     """Normalisation of the SimSiam projector and predictor: ``batch`` (EfficientZero, EZ-V2, LightZero:
     BatchNorm1d after every projector layer, the output included, which keeps the projections from
-    collapsing to a constant), ``layer`` or ``none`` (between hidden layers only). None: ``batch``."""
+    collapsing to a constant), ``layer`` or ``none`` (between hidden layers only). None: ``batch`` for image
+    observations; ``norm`` for vector observations (the measured ``dmc_proprio`` / ``robot_proprio`` runs
+    use it; EZ-V2's proprio net uses ``batch``)."""
     pixel_latent: str = "spatial"
     """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
     prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
@@ -196,7 +198,7 @@ def resolve_preset(cfg, spec) -> ModelConfig:
     if out.use_value_prefix is None:
         out.use_value_prefix = family == "conv"
     if out.projection_norm is None:
-        out.projection_norm = "batch"
+        out.projection_norm = "batch" if family == "conv" else out.norm
     out.head_hidden = [int(s) for s in out.head_hidden]
     out.validate()
     return out
