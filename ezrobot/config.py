@@ -64,6 +64,13 @@ class TrainConfig:
     """lambda_p: weight of the policy loss."""
     consistency_loss_coeff: float = 2.0
     """lambda_c: weight of the SimSiam temporal-consistency loss (0 disables it)."""
+    consistency_target: str = "online"
+    """Network whose stop-gradient projection of the real next observation is the consistency target:
+    ``online`` (EfficientZero) or ``target`` (the target network, a copy that lags by up to
+    ``target_update_interval`` updates, as SPR's and BYOL's target encoders: the online encoder cannot pull
+    its own targets towards a constant)."""
+    consistency_start: int = 0
+    """Updates before the consistency loss is switched on (0: from the first update)."""
     entropy_coeff: float = 0.0
     """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
     policy_loss: str = "auto"
@@ -171,6 +178,7 @@ class Config:
 _CHOICES = {
     "train.value_target": ("td", "mixed"),
     "train.policy_loss": ("auto", "ce", "best"),
+    "train.consistency_target": ("online", "target"),
     "optim.optimizer": ("sgd", "adamw", "adam"),
 }
 _POSITIVE = (
@@ -179,7 +187,7 @@ _POSITIVE = (
 )
 _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
-    "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed",
+    "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
 )
 
 

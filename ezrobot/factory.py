@@ -151,7 +151,7 @@ def _build_training(parts: Parts, first_env) -> None:
     parts.replay = Replay(cfg.replay, spec, num_envs=cfg.train.num_envs, unroll_steps=cfg.train.unroll_steps,
                           td_steps=cfg.train.td_steps, policy_size=policy_size,
                           action_dim=spec.num_actions if continuous else 0)
-    parts.learner = Learner(parts.model, cfg, spec.action_type, parts.device)
+    parts.learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model)
     parts.reanalyzer = Reanalyzer(cfg, spec, parts.derived, parts.replay, parts.target_model, parts.agent,
                                   parts.device)
     parts.selfplay = SelfPlay(envs, spec, parts.replay, seed=cfg.seed)

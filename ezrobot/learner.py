@@ -51,10 +51,15 @@ class Learner:
         cfg: Run configuration.
         action_type: ``"discrete"`` or ``"continuous"``.
         device: Learner device.
+        target_model: The target network; needed when ``train.consistency_target`` is ``target``.
     """
 
-    def __init__(self, model: torch.nn.Module, cfg: Config, action_type: str, device: torch.device):
+    def __init__(self, model: torch.nn.Module, cfg: Config, action_type: str, device: torch.device,
+                 target_model: torch.nn.Module = None):
+        if cfg.train.consistency_target == "target" and target_model is None:
+            raise ValueError("train.consistency_target='target' needs the target network (target_model=None)")
         self.model = model
+        self.target_model = target_model
         self.cfg = cfg
         self.continuous = action_type == "continuous"
         self.device = device
@@ -87,15 +92,17 @@ class Learner:
         return loss
 
     def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:
-        """Stop-gradient projections of the real observations at t+1..t+K: [B, K, P]."""
+        """Stop-gradient projections of the real observations at t+1..t+K: [B, K, P] (by the online or
+        the target network, see ``train.consistency_target``)."""
         b, k1 = obs.shape[:2]
+        net = self.target_model if self.cfg.train.consistency_target == "target" else self.model
         with torch.no_grad():
-            latent, _, _ = self.model.initial_inference(obs[:, 1:].reshape(b * (k1 - 1), *obs.shape[2:]))
-            proj = self.model.project(latent, with_predictor=False)
+            latent, _, _ = net.initial_inference(obs[:, 1:].reshape(b * (k1 - 1), *obs.shape[2:]))
+            proj = net.project(latent, with_predictor=False)
         return proj.reshape(b, k1 - 1, -1).detach()
 
-    def compute_loss(self, batch: TrainBatch) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor]:
-        """Loss of one batch.
+    def compute_loss(self, batch: TrainBatch, step: int = None) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor]:
+        """Loss of one batch at update index ``step`` (None: past every schedule).
 
         Returns:
             ``(loss, metrics, root_value_pred [B])``.
@@ -105,7 +112,7 @@ class Learner:
         if self.augment is not None and obs.dtype == torch.uint8:
             obs = self.augment(obs)
         K = batch.actions.shape[1]
-        use_consistency = t.consistency_loss_coeff > 0
+        use_consistency = t.consistency_loss_coeff > 0 and (step is None or step >= t.consistency_start)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
@@ -151,7 +158,7 @@ class Learner:
             group["lr"] = lr
         self.model.train()
         with self._autocast():
-            loss, metrics, root_value = self.compute_loss(batch)
+            loss, metrics, root_value = self.compute_loss(batch, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)

@@ -92,6 +92,8 @@ def test_last_task_override_wins():
     ("seed=-1", ["seed", "-1"]),
     ("optim.optimizer=rmsprop", ["optim.optimizer", "rmsprop", "sgd"]),
     ("train.value_target=bogus", ["train.value_target", "bogus"]),
+    ("train.consistency_target=ema", ["train.consistency_target", "ema", "online, target"]),
+    ("train.consistency_start=-5", ["train.consistency_start", "-5"]),
     ("train.reanalyze_ratio=1.5", ["reanalyze_ratio", "1.5"]),
     ("train.batch_size=0", ["train.batch_size", "0"]),
     ("env_steps=0", ["env_steps"]),

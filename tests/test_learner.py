@@ -198,6 +198,36 @@ def test_consistency_term_is_weighted_and_masked_by_action_mask():
     assert m_off["loss/consistency"] == 0.0
 
 
+def test_consistency_start_switches_the_term_on_at_that_update():
+    learner = _learner(consistency_loss_coeff=2.0, consistency_start=10)
+    batch = _batch()
+    assert learner.compute_loss(batch, step=9)[1]["loss/consistency"] == 0.0
+    _, grads = _grads(learner, batch)  # step None: past every schedule, the term is on
+    assert 0 < abs(learner.compute_loss(batch, step=10)[1]["loss/consistency"]) <= 3
+    metrics, _ = learner.update(batch, 3)
+    assert metrics["loss/consistency"] == 0.0
+    assert "simsiam.predictor.0.weight" in grads
+
+
+def test_consistency_target_network_supplies_the_targets():
+    """``target``: the stop-gradient targets are the target network's projections; ``online``: its own."""
+    online = _learner(consistency_loss_coeff=2.0)
+    target_net = build_model(online.cfg.model, DISCRETE)
+    with torch.no_grad():
+        for p in target_net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    cfg = dataclasses.replace(online.cfg, train=dataclasses.replace(online.cfg.train, consistency_target="target"))
+    by_target = Learner(online.model, cfg, "discrete", torch.device("cpu"), target_model=target_net)
+    batch = _batch()
+    c_online = online.compute_loss(batch)[1]["loss/consistency"]
+    c_target = by_target.compute_loss(batch)[1]["loss/consistency"]
+    assert c_online != pytest.approx(c_target)
+    same = Learner(online.model, cfg, "discrete", torch.device("cpu"), target_model=online.model)
+    assert same.compute_loss(batch)[1]["loss/consistency"] == pytest.approx(c_online)
+    with pytest.raises(ValueError, match="consistency_target='target' needs the target network"):
+        Learner(online.model, cfg, "discrete", torch.device("cpu"))
+
+
 def _flat(model):
     return torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
 
