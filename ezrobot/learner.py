@@ -115,6 +115,7 @@ class Learner:
         use_consistency = t.consistency_loss_coeff > 0 and (step is None or step >= t.consistency_start)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
+        latent_std = latent.detach().reshape(latent.shape[0], -1).std(0).mean().item()
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
         v_loss = v_loss * batch.value_mask[:, 0]
         p_loss = self._policy_loss(policy, batch, 0) * batch.policy_mask[:, 0]
@@ -143,7 +144,7 @@ class Learner:
         metrics = {
             "loss/total": loss.item(), "loss/value_prefix": r_loss.mean().item(),
             "loss/value": v_loss.mean().item(), "loss/policy": p_loss.mean().item(),
-            "loss/consistency": c_loss.mean().item(),
+            "loss/consistency": c_loss.mean().item(), "train/latent_std": latent_std,
         }
         return loss, metrics, root_value
 
