@@ -71,6 +71,12 @@ class TrainConfig:
     its own targets towards a constant)."""
     consistency_start: int = 0
     """Updates before the consistency loss is switched on (0: from the first update)."""
+    variance_loss_coeff: float = 0.0
+    """Weight of a variance floor on the root latents (VICReg's variance term; 0 disables it): the mean over
+    latent entries of relu(variance_floor - std over the batch). It keeps the representation from
+    collapsing to one latent for every observation (see ``train/latent_std``)."""
+    variance_floor: float = 0.1
+    """Target standard deviation over the batch of each root latent entry (latents lie in [0, 1])."""
     entropy_coeff: float = 0.0
     """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
     policy_loss: str = "auto"
@@ -188,6 +194,7 @@ _POSITIVE = (
 _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
+    "train.variance_loss_coeff", "train.variance_floor",
 )
 
 

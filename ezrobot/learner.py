@@ -115,7 +115,8 @@ class Learner:
         use_consistency = t.consistency_loss_coeff > 0 and (step is None or step >= t.consistency_start)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
-        latent_std = latent.detach().reshape(latent.shape[0], -1).std(0).mean().item()
+        entry_std = latent.reshape(latent.shape[0], -1).std(0)
+        latent_std = entry_std.detach().mean().item()
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
         v_loss = v_loss * batch.value_mask[:, 0]
         p_loss = self._policy_loss(policy, batch, 0) * batch.policy_mask[:, 0]
@@ -141,10 +142,14 @@ class Learner:
         per_sample = (t.value_prefix_loss_coeff * r_loss + t.value_loss_coeff * v_loss
                       + t.policy_loss_coeff * p_loss + t.consistency_loss_coeff * c_loss)
         loss = (per_sample * batch.weights).mean() / K
+        var_loss = torch.relu(t.variance_floor - entry_std).mean() if t.variance_loss_coeff > 0 else None
+        if var_loss is not None:
+            loss = loss + t.variance_loss_coeff * var_loss
         metrics = {
             "loss/total": loss.item(), "loss/value_prefix": r_loss.mean().item(),
             "loss/value": v_loss.mean().item(), "loss/policy": p_loss.mean().item(),
             "loss/consistency": c_loss.mean().item(), "train/latent_std": latent_std,
+            "loss/variance": 0.0 if var_loss is None else var_loss.item(),
         }
         return loss, metrics, root_value
 

@@ -228,6 +228,20 @@ def test_consistency_target_network_supplies_the_targets():
         Learner(online.model, cfg, "discrete", torch.device("cpu"))
 
 
+def test_variance_floor_penalises_collapsed_latents_only():
+    learner = _learner(variance_loss_coeff=10.0, variance_floor=0.1)
+    batch = _batch()
+    batch.obs[:] = batch.obs[:1].clone()  # every sample the same observation: zero spread over the batch
+    loss_on, m_on, _ = learner.compute_loss(batch)
+    assert m_on["loss/variance"] == pytest.approx(0.1, abs=1e-6) and m_on["train/latent_std"] < 1e-6
+    off = _learner(variance_loss_coeff=0.0)
+    loss_off, m_off, _ = off.compute_loss(batch)
+    assert m_off["loss/variance"] == 0.0
+    assert loss_on.item() == pytest.approx(loss_off.item() + 10.0 * 0.1, rel=1e-5)
+    spread = _learner(variance_loss_coeff=10.0, variance_floor=1e-4)
+    assert spread.compute_loss(_batch())[1]["loss/variance"] == 0.0  # distinct observations: above the floor
+
+
 def _flat(model):
     return torch.cat([p.detach().reshape(-1).clone() for p in model.parameters()])
 
