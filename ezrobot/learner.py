@@ -142,14 +142,15 @@ class Learner:
         per_sample = (t.value_prefix_loss_coeff * r_loss + t.value_loss_coeff * v_loss
                       + t.policy_loss_coeff * p_loss + t.consistency_loss_coeff * c_loss)
         loss = (per_sample * batch.weights).mean() / K
-        var_loss = torch.relu(t.variance_floor - entry_std).mean() if t.variance_loss_coeff > 0 else None
-        if var_loss is not None:
+        var_loss = entry_std.new_zeros(())
+        if t.variance_loss_coeff > 0:
+            var_loss = torch.relu(t.variance_floor - entry_std).mean()
             loss = loss + t.variance_loss_coeff * var_loss
         metrics = {
             "loss/total": loss.item(), "loss/value_prefix": r_loss.mean().item(),
             "loss/value": v_loss.mean().item(), "loss/policy": p_loss.mean().item(),
             "loss/consistency": c_loss.mean().item(), "train/latent_std": latent_std,
-            "loss/variance": 0.0 if var_loss is None else var_loss.item(),
+            "loss/variance": var_loss.item(),
         }
         return loss, metrics, root_value
 
