@@ -94,7 +94,8 @@ class TrainConfig:
     augment: bool = True
     """Random shift + intensity augmentation of both consistency views (pixel observations only)."""
     bf16: bool = False
-    """bfloat16 autocast for the forward passes (CUDA or CPU)."""
+    """bfloat16 autocast for the learner's forward passes and the target network's bootstrap values
+    (CUDA or CPU)."""
     channels_last: bool = False
     """channels_last memory format for conv nets."""
     compile: bool = False

@@ -108,11 +108,11 @@ class Learner:
             ``(loss, metrics, root_value_pred [B])``.
         """
         model, t = self.model, self.cfg.train
-        obs = batch.obs
-        if self.augment is not None and obs.dtype == torch.uint8:
-            obs = self.augment(obs)
         K = batch.actions.shape[1]
         use_consistency = t.consistency_loss_coeff > 0 and (step is None or step >= t.consistency_start)
+        obs = batch.obs if use_consistency else batch.obs[:, :1]  # the t+1..t+K views feed only consistency
+        if self.augment is not None and obs.dtype == torch.uint8:
+            obs = self.augment(obs)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
         entry_std = latent.reshape(latent.shape[0], -1).std(0)

@@ -13,6 +13,7 @@ Implementation details (EfficientZero §1, EZ-V2 §3 of ../shared/REFERENCE.md):
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, Tuple
 
 import numpy as np
@@ -40,6 +41,13 @@ class Reanalyzer:
         self.replay, self.target_model, self.agent, self.device = replay, target_model, agent, device
         self.continuous = spec.action_type == "continuous"
 
+    def _autocast(self):
+        """bfloat16 autocast of the bootstrap-value forward passes when ``train.bf16`` is on (as the
+        learner's forward passes)."""
+        if self.cfg.train.bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def _tensor(self, x: np.ndarray, dtype=None) -> torch.Tensor:
         return torch.as_tensor(x).to(self.device, dtype=dtype, non_blocking=True)
 
@@ -48,7 +56,8 @@ class Reanalyzer:
         """Target-network values of ``obs [B, K+1, *O]`` where ``mask``; 0 elsewhere."""
         out = np.zeros(mask.shape, np.float32)
         if mask.any():
-            _, logits, _ = self.target_model.initial_inference(self._tensor(obs[mask]))
+            with self._autocast():
+                _, logits, _ = self.target_model.initial_inference(self._tensor(obs[mask]))
             out[mask] = self.target_model.value_support.logits_to_scalar(logits).float().cpu().numpy()
         return out
 

@@ -131,7 +131,7 @@ class Trainer:
 
     def _updates_due(self) -> int:
         learned = self.c.agent_steps - self.cfg.train.start_transitions
-        if learned < 0 or len(self.p.replay) == 0:
+        if learned < 0 or self.p.replay.num_sampleable == 0:
             return 0
         return int(math.floor(learned * self.cfg.train.replay_ratio)) - self.c.updates
 
@@ -161,7 +161,7 @@ class Trainer:
                 self._update()
             self._after_step()
         done_updates = self.p.derived.total_updates
-        while self.c.updates < done_updates and len(self.p.replay) > 0:
+        while self.c.updates < done_updates and self.p.replay.num_sampleable > 0:
             self._update()
         if not self.p.logger.rows or self.p.logger.rows[-1]["env_steps"] != self.c.env_steps:
             self.evaluate()

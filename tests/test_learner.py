@@ -209,6 +209,17 @@ def test_consistency_start_switches_the_term_on_at_that_update():
     assert "simsiam.predictor.0.weight" in grads
 
 
+def test_views_past_the_root_are_unused_while_consistency_is_off():
+    """Before ``consistency_start`` the t+1..t+K observations feed no term (and are not augmented): changing
+    them leaves the loss bit-identical; once the term is on they change it."""
+    learner = _learner(consistency_loss_coeff=2.0, consistency_start=10)
+    batch = _batch()
+    other = dataclasses.replace(batch, obs=batch.obs.clone())
+    other.obs[:, 1:] += 1.0
+    assert learner.compute_loss(batch, step=9)[0].item() == learner.compute_loss(other, step=9)[0].item()
+    assert learner.compute_loss(batch, step=10)[0].item() != learner.compute_loss(other, step=10)[0].item()
+
+
 def test_consistency_target_network_supplies_the_targets():
     """``target``: the stop-gradient targets are the target network's projections; ``online``: its own."""
     online = _learner(consistency_loss_coeff=2.0)

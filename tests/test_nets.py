@@ -7,7 +7,8 @@ from omegaconf import OmegaConf
 
 from ezrobot.envs.spec import EnvSpec
 from ezrobot.nets import ModelConfig, build_model, parameter_breakdown, resolve_preset
-from ezrobot.nets.augment import augment_observations, random_shift
+from ezrobot.nets.augment import (augment_observations, random_shift, shift_by_gather, shift_by_slices,
+                                  shift_offsets)
 from ezrobot.nets.conv import conv_latent_shape
 
 ATARI = EnvSpec("atari/Pong", (12, 96, 96), "uint8", 4, "discrete", 18, 0.997, 4, 27000)
@@ -189,6 +190,30 @@ def test_augment_shift_and_intensity():
     factors = out[..., 0, 0, 0] / (200 / 255)
     assert ((factors >= 0.9 - 1e-6) & (factors <= 1.1 + 1e-6)).all() and factors.std() > 0
     torch.testing.assert_close(out, factors[..., None, None, None].expand_as(out) * (200 / 255))
+
+
+@pytest.mark.parametrize("pad", [0, 1, 4])
+def test_cpu_slice_shift_equals_the_gather_shift(pad):
+    """The CPU path (one crop of the replicate-padded batch per image) is the gather path, offset for offset,
+    uint8 or converted to float on the way."""
+    gen = torch.Generator().manual_seed(pad)
+    images = torch.randint(0, 256, (40, 6, 9, 11), generator=gen, dtype=torch.uint8)
+    offsets = shift_offsets(40, pad, gen)
+    assert offsets.abs().max() <= pad and (pad == 0 or len(set(offsets[:, 0].tolist())) > 1)
+    expected = shift_by_gather(images, offsets)
+    assert torch.equal(shift_by_slices(images, offsets, pad), expected)
+    as_float = shift_by_slices(images, offsets, pad, torch.float32)
+    assert as_float.dtype == torch.float32 and torch.equal(as_float, expected.float())
+    with pytest.raises(ValueError, match="pad=-1"):
+        shift_offsets(3, -1)
+
+
+def test_augment_keeps_float_inputs_in_their_scale():
+    obs = torch.full((4, 3, 8, 8), 0.5)
+    out = augment_observations(obs, generator=torch.Generator().manual_seed(0))
+    factors = out[:, 0, 0, 0] / 0.5
+    assert ((factors >= 0.9 - 1e-6) & (factors <= 1.1 + 1e-6)).all() and factors.std() > 0
+    assert obs.eq(0.5).all()  # the input is not modified in place
 
 
 def test_batch_projection_norm_standardises_projections_and_layer_keeps_the_old_head():

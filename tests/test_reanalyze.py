@@ -43,7 +43,8 @@ def _reward(episode: int, step: int) -> float:
     return 1.0 + 0.5 * step - 0.3 * episode
 
 
-def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_prefix=False) -> Config:
+def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_prefix=False, bf16=False
+            ) -> Config:
     cfg = Config()
     cfg.env_steps = env_steps
     cfg.model = ModelConfig(preset="small", use_value_prefix=use_value_prefix, latent_dim=16, mlp_hidden=32,
@@ -51,7 +52,7 @@ def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_p
                             action_embedding=8)
     cfg.search = dataclasses.replace(cfg.search, num_simulations=4, value_prefix_horizon=2)
     cfg.train = dataclasses.replace(cfg.train, unroll_steps=K, td_steps=N, dynamic_td=dynamic_td,
-                                    reanalyze_ratio=reanalyze_ratio, start_transitions=0)
+                                    reanalyze_ratio=reanalyze_ratio, start_transitions=0, bf16=bf16)
     cfg.replay = ReplayConfig(capacity=100)
     return cfg
 
@@ -125,6 +126,16 @@ def test_value_targets_match_the_hand_computation():
             assert batch.value_mask[row, k].item() == float(trained), (pos, k)
     np.testing.assert_allclose(batch.weights.numpy(), np.linspace(0.5, 1.0, len(SAMPLES)), rtol=1e-6)
     assert metrics["reanalyze/td_horizon_mean"] == N
+
+
+def test_bf16_bootstrap_values_stay_close_to_float32():
+    """``train.bf16`` autocasts the target network's bootstrap forward passes: the value targets move by
+    bfloat16 rounding only, and the masks are unchanged."""
+    exact, _ = _batch(_reanalyzer()[0], SAMPLES)
+    rounded, _ = _batch(_reanalyzer(bf16=True)[0], SAMPLES)
+    scale = exact.value.abs().max().item()
+    assert 0 < (rounded.value - exact.value).abs().max().item() <= 0.05 * scale
+    assert torch.equal(rounded.value_mask, exact.value_mask)
 
 
 def test_absorbing_steps_after_a_termination():

@@ -145,3 +145,14 @@ def test_try_resume_without_checkpoint_returns_false(tmp_path):
     trainer = _trainer(tmp_path / "empty")
     assert trainer.try_resume() is False
     assert trainer.c.env_steps == 0
+
+
+def test_updates_wait_for_sampleable_positions(tmp_path):
+    """``train.start_transitions=0``: the first positions become sampleable only once ``unroll_steps +
+    td_steps`` later ones exist, so updates start then (catching up on the ones due) instead of failing."""
+    run_dir = tmp_path / "run"
+    args = [*TINY, "train.start_transitions=0", "train.num_envs=1", "env_steps=40", "eval.interval=1000",
+            "eval.episodes=1", f"run_dir={run_dir}"]
+    assert train_command(args) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["train_steps"] == 20  # replay_ratio 0.5 of 40 agent steps

@@ -1,14 +1,46 @@
 """Image augmentation for the consistency views (REFERENCE §1): random shift and intensity, batched on any
 device.
 
-Random shift = replicate-pad by ``pad`` pixels and crop back at a random offset, done here by clamped index
-gathers (no padded copy). Intensity = multiply by 1 + scale * clip(N(0, 1), -2, 2), one factor per image.
+Random shift = replicate-pad by ``pad`` pixels and crop back at a random offset. On CPU each image is one
+slice copy out of the padded batch (which also converts it to float when asked); on other devices two
+clamped index gathers do it in two kernels. Intensity = multiply by 1 + scale * clip(N(0, 1), -2, 2), one
+factor per image, fused with the uint8 -> [0, 1] scaling.
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
+
+
+def shift_offsets(n: int, pad: int, generator: Optional[torch.Generator] = None,
+                  device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """Independent integer (row, column) offsets in [-pad, pad]: int64 ``[n, 2]``."""
+    if pad < 0:
+        raise ValueError(f"random_shift pad={pad!r} must be >= 0")
+    return torch.randint(-pad, pad + 1, (n, 2), generator=generator, device=device)
+
+
+def shift_by_gather(images: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """``out[n, :, y, x] = images[n, :, clamp(y + dy_n), clamp(x + dx_n)]`` by two index gathers."""
+    n, c, h, w = images.shape
+    rows = (torch.arange(h, device=images.device)[None, :] + offsets[:, :1]).clamp(0, h - 1)
+    cols = (torch.arange(w, device=images.device)[None, :] + offsets[:, 1:]).clamp(0, w - 1)
+    out = torch.gather(images, 2, rows[:, None, :, None].expand(n, c, h, w))
+    return torch.gather(out, 3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+def shift_by_slices(images: torch.Tensor, offsets: torch.Tensor, pad: int,
+                    dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """The same translation as :func:`shift_by_gather`, as one crop of the replicate-padded batch per image
+    (``|offset| <= pad``), written straight into a ``dtype`` output (default: the input's)."""
+    n, c, h, w = images.shape
+    padded = F.pad(images, (pad, pad, pad, pad), mode="replicate") if pad > 0 else images
+    out = torch.empty((n, c, h, w), dtype=dtype or images.dtype, device=images.device)
+    for i, (dy, dx) in enumerate((offsets + pad).tolist()):
+        out[i].copy_(padded[i, :, dy:dy + h, dx:dx + w])
+    return out
 
 
 def random_shift(images: torch.Tensor, pad: int = 4, generator: Optional[torch.Generator] = None
@@ -17,22 +49,24 @@ def random_shift(images: torch.Tensor, pad: int = 4, generator: Optional[torch.G
 
     Works on any dtype (uint8 stays uint8) and device; ``generator`` must live on that device.
     """
-    if pad < 0:
-        raise ValueError(f"random_shift pad={pad!r} must be >= 0")
-    n, c, h, w = images.shape
-    offsets = torch.randint(-pad, pad + 1, (n, 2), generator=generator, device=images.device)
-    rows = (torch.arange(h, device=images.device)[None, :] + offsets[:, :1]).clamp(0, h - 1)
-    cols = (torch.arange(w, device=images.device)[None, :] + offsets[:, 1:]).clamp(0, w - 1)
-    out = torch.gather(images, 2, rows[:, None, :, None].expand(n, c, h, w))
-    return torch.gather(out, 3, cols[:, None, None, :].expand(n, c, h, w))
+    offsets = shift_offsets(images.shape[0], pad, generator, images.device)
+    if images.device.type == "cpu":
+        return shift_by_slices(images, offsets, pad)
+    return shift_by_gather(images, offsets)
+
+
+def intensity_factors(n: int, scale: float, generator: Optional[torch.Generator] = None,
+                      device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """Per-image factors 1 + scale * clip(N(0, 1), -2, 2): float32 ``[n]``."""
+    noise = torch.randn((n,), generator=generator, device=device)
+    return 1.0 + scale * noise.clamp(-2.0, 2.0)
 
 
 def random_intensity(images: torch.Tensor, scale: float = 0.05,
                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Multiply each float image ``[N, ...]`` by 1 + scale * clip(N(0, 1), -2, 2)."""
-    noise = torch.randn((images.shape[0],) + (1,) * (images.dim() - 1), generator=generator,
-                        device=images.device, dtype=images.dtype)
-    return images * (1.0 + scale * noise.clamp(-2.0, 2.0))
+    factors = intensity_factors(images.shape[0], scale, generator, images.device).to(images.dtype)
+    return images * factors.reshape((-1,) + (1,) * (images.dim() - 1))
 
 
 def augment_observations(obs: torch.Tensor, pad: int = 4, intensity_scale: float = 0.05,
@@ -56,7 +90,13 @@ def augment_observations(obs: torch.Tensor, pad: int = 4, intensity_scale: float
         raise ValueError(f"augment_observations needs [*N, C, H, W] images, got shape {tuple(obs.shape)}")
     lead = obs.shape[:-3]
     images = obs.reshape(-1, *obs.shape[-3:])
-    images = random_shift(images, pad, generator)
-    images = images.float() / 255.0 if obs.dtype == torch.uint8 else images.float()
-    images = random_intensity(images, intensity_scale, generator)
+    offsets = shift_offsets(images.shape[0], pad, generator, images.device)
+    if images.device.type == "cpu":
+        images = shift_by_slices(images, offsets, pad, torch.float32)
+    else:
+        images = shift_by_gather(images, offsets).float()
+    factors = intensity_factors(images.shape[0], intensity_scale, generator, images.device)
+    if obs.dtype == torch.uint8:
+        factors = factors / 255.0
+    images.mul_(factors[:, None, None, None])
     return images.reshape(*lead, *obs.shape[-3:])

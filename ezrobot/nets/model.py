@@ -70,7 +70,7 @@ class EfficientZeroNet(nn.Module):
         if tuple(obs.shape[1:]) != self.obs_shape:
             raise ValueError(f"observations of shape {tuple(obs.shape)} do not match [B, {self.obs_shape}]")
         if obs.dtype == torch.uint8:
-            return obs.float() / 255.0
+            return obs.float().div_(255.0)
         return obs if obs.dtype.is_floating_point else obs.float()
 
     def initial_inference(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
