@@ -155,3 +155,12 @@ def test_tests_named_in_implementation_page_exist():
         elif function and not re.search(rf"^def {function}\(", _read("tests", filename), re.M):
             missing.append(f"{filename}::{function}")
     assert not missing, f"docs/IMPLEMENTATION.md names tests that do not exist: {missing}"
+
+
+def test_readme_sections_and_config_rows_appear_once(readme):
+    """No section heading and no config-table row twice (a spliced edit once left two copies of half the
+    README)."""
+    headings = re.findall(r"^#{2,3} .+$", readme, flags=re.M)
+    assert sorted(h for h in set(headings) if headings.count(h) > 1) == []
+    rows = re.findall(r"^\| `([a-z_]+\.[a-z_.]+)` \|", readme, flags=re.M)
+    assert rows and sorted(r for r in set(rows) if rows.count(r) > 1) == []
