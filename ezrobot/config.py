@@ -34,6 +34,10 @@ class TrainConfig:
     """K: dynamics unroll length for the losses."""
     td_steps: int = 5
     """n: bootstrap horizon of the value targets (the largest one when ``dynamic_td`` is on)."""
+    cache_bootstrap_values: bool = True
+    """Keep the target network's value of each replay position until the target network is next refreshed
+    (or the position's observation changes), instead of recomputing it for every batch that bootstraps from
+    it: the same targets, a fraction of the forward passes."""
     dynamic_td: bool = True
     """EfficientZero off-policy correction: horizon clip(td_steps - floor(age / (0.3 T)), 1, td_steps)."""
     value_target: str = "td"

@@ -10,6 +10,9 @@ Implementation details (EfficientZero §1, EZ-V2 §3 of ../shared/REFERENCE.md):
 4. Value-prefix targets: undiscounted reward sums since the last LSTM reset (every horizon steps).
 5. Past the end of an episode that terminated, states are absorbing: value and reward targets 0 are
    trained (as in EfficientZero's code); past a truncation (time limit) they are masked.
+6. Bootstrap values are cached per replay position (``train.cache_bootstrap_values``) until the target
+   network is refreshed or the position's stacked observation changes: between two target refreshes the
+   target network is fixed (eval mode), so a recomputation would give the same number.
 """
 from __future__ import annotations
 
@@ -21,6 +24,28 @@ import torch
 
 from ezrobot import targets
 from ezrobot.types import TrainBatch
+
+
+class BootstrapValueCache:
+    """Target-network values per replay ring position: ``values [capacity]`` float32, valid where the stored
+    ``keys [capacity]`` equal the replay's current content key (-1: empty). Plain arrays, so a reanalysis
+    actor can hold one beside its replay shard."""
+
+    def __init__(self, capacity: int):
+        self.values = np.zeros(capacity, np.float32)
+        self.keys = np.full(capacity, -1, np.int64)
+
+    def valid(self, positions: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """``bool [N]``: a cached value exists for the current content of each position."""
+        return self.keys[positions] == keys
+
+    def store(self, positions: np.ndarray, keys: np.ndarray, values: np.ndarray) -> None:
+        """Remember ``values [N]`` of distinct ``positions [N]`` with content ``keys [N]``."""
+        self.values[positions], self.keys[positions] = values, keys
+
+    def clear(self) -> None:
+        """Forget every value (the target network changed)."""
+        self.keys.fill(-1)
 
 
 class Reanalyzer:
@@ -40,6 +65,13 @@ class Reanalyzer:
         self.cfg, self.spec, self.derived = cfg, spec, derived
         self.replay, self.target_model, self.agent, self.device = replay, target_model, agent, device
         self.continuous = spec.action_type == "continuous"
+        self.cache = BootstrapValueCache(replay.capacity) if cfg.train.cache_bootstrap_values else None
+        self._lookups = self._hits = 0
+
+    def target_changed(self) -> None:
+        """Call after new weights are loaded into the target network: every cached value is stale."""
+        if self.cache is not None:
+            self.cache.clear()
 
     def _autocast(self):
         """bfloat16 autocast of the bootstrap-value forward passes when ``train.bf16`` is on (as the
@@ -52,13 +84,33 @@ class Reanalyzer:
         return torch.as_tensor(x).to(self.device, dtype=dtype, non_blocking=True)
 
     @torch.no_grad()
-    def _values(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Target-network values of ``obs [B, K+1, *O]`` where ``mask``; 0 elsewhere."""
+    def _infer_values(self, obs: np.ndarray) -> np.ndarray:
+        """Target-network values ``[N]`` of observations ``[N, *O]``."""
+        with self._autocast():
+            _, logits, _ = self.target_model.initial_inference(self._tensor(obs))
+        return self.target_model.value_support.logits_to_scalar(logits).float().cpu().numpy()
+
+    def _values(self, obs: np.ndarray, positions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Target-network values of ``obs [B, K+1, *O]`` (at ring ``positions [B, K+1]``) where ``mask``;
+        0 elsewhere. With the cache on, only positions without a current cached value are run through the
+        network, each once."""
         out = np.zeros(mask.shape, np.float32)
-        if mask.any():
-            with self._autocast():
-                _, logits, _ = self.target_model.initial_inference(self._tensor(obs[mask]))
-            out[mask] = self.target_model.value_support.logits_to_scalar(logits).float().cpu().numpy()
+        if not mask.any():
+            return out
+        if self.cache is None:
+            out[mask] = self._infer_values(obs[mask])
+            return out
+        pos = positions[mask]
+        keys = self.replay.content_keys(pos)
+        miss = ~self.cache.valid(pos, keys)
+        self._lookups += pos.size
+        self._hits += pos.size - int(miss.sum())
+        if miss.any():
+            flat = np.flatnonzero(mask)[miss]
+            uniq, first = np.unique(pos[miss], return_index=True)
+            stacked = obs.reshape(-1, *obs.shape[2:])[flat[first]]
+            self.cache.store(uniq, keys[miss][first], self._infer_values(stacked))
+        out[mask] = self.cache.values[pos]
         return out
 
     def _horizons(self, positions: np.ndarray) -> np.ndarray:
@@ -85,7 +137,7 @@ class Reanalyzer:
         """
         cfg = self.cfg.train
         sample = self.replay.gather(positions, self._horizons(positions), self.spec.discount, rng)
-        boot_values = self._values(sample.bootstrap_obs, sample.bootstrap_discount > 0)
+        boot_values = self._values(sample.bootstrap_obs, sample.bootstrap_positions, sample.bootstrap_discount > 0)
         value = targets.nstep_value_targets(sample.nstep_return, sample.bootstrap_discount, boot_values,
                                             sample.obs_mask)
         policy = sample.policies.astype(np.float32)
@@ -128,4 +180,6 @@ class Reanalyzer:
             best_action=None if best is None else self._tensor(best, torch.float32))
         metrics = {"reanalyze/value_target_mean": float(value[sample.obs_mask].mean()),
                    "reanalyze/td_horizon_mean": float(sample.td_horizons.mean())}
+        if self.cache is not None:
+            metrics["reanalyze/value_cache_hit_rate"] = self._hits / max(1, self._lookups)
         return batch, metrics

@@ -398,6 +398,19 @@ class Replay:
         pos = self._check_positions(positions)
         return self._num_insertions - self._insertion[pos]
 
+    def content_keys(self, idx: np.ndarray) -> np.ndarray:
+        """``int64 [*idx.shape]`` keys that change whenever the stacked observation at a position changes:
+        the position rewritten (a new insertion id) or its frame history cut by an eviction (fewer stored
+        predecessors). Equal keys mean the same observation, so values computed from it can be reused."""
+        depth = np.zeros(idx.shape, np.int64)
+        cur = idx
+        for _ in range(self.stack - 1):
+            prev = self._prev[cur]
+            has = prev >= 0
+            depth += has
+            cur = np.where(has, prev, cur)
+        return self._insertion[idx] * self.stack + depth
+
     def _stacked(self, idx: np.ndarray) -> np.ndarray:
         """Observations ``[*idx.shape, *obs_shape]`` at positions ``idx``: frames oldest first, the episode's
         first frame repeated before its step 0 (FrameStackObservation "reset" padding)."""

@@ -77,6 +77,7 @@ class Trainer:
         state, replay_state = load_checkpoint(path, map_location=self.p.device)
         for name in ("model", "target_model", "selfplay_model"):
             load_model_weights(getattr(self.p, name), state[name], path)
+        self.p.reanalyzer.target_changed()
         self.p.learner.optimizer.load_state_dict(state["optimizer"])
         self.c = Counters(**state["counters"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
@@ -109,6 +110,7 @@ class Trainer:
         self.c.updates += 1
         if self.c.updates % t.train.target_update_interval == 0:
             self.p.target_model.load_state_dict(self.p.model.state_dict())
+            self.p.reanalyzer.target_changed()
         if self.c.updates % t.train.selfplay_update_interval == 0:
             self.p.selfplay_model.load_state_dict(self.p.model.state_dict())
         metrics.update(re_metrics)

@@ -43,8 +43,8 @@ def _reward(episode: int, step: int) -> float:
     return 1.0 + 0.5 * step - 0.3 * episode
 
 
-def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_prefix=False, bf16=False
-            ) -> Config:
+def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_prefix=False, bf16=False,
+            cache=True) -> Config:
     cfg = Config()
     cfg.env_steps = env_steps
     cfg.model = ModelConfig(preset="small", use_value_prefix=use_value_prefix, latent_dim=16, mlp_hidden=32,
@@ -52,7 +52,8 @@ def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_p
                             action_embedding=8)
     cfg.search = dataclasses.replace(cfg.search, num_simulations=4, value_prefix_horizon=2)
     cfg.train = dataclasses.replace(cfg.train, unroll_steps=K, td_steps=N, dynamic_td=dynamic_td,
-                                    reanalyze_ratio=reanalyze_ratio, start_transitions=0, bf16=bf16)
+                                    reanalyze_ratio=reanalyze_ratio, start_transitions=0, bf16=bf16,
+                                    cache_bootstrap_values=cache)
     cfg.replay = ReplayConfig(capacity=100)
     return cfg
 
@@ -136,6 +137,28 @@ def test_bf16_bootstrap_values_stay_close_to_float32():
     scale = exact.value.abs().max().item()
     assert 0 < (rounded.value - exact.value).abs().max().item() <= 0.05 * scale
     assert torch.equal(rounded.value_mask, exact.value_mask)
+
+
+def test_cached_bootstrap_values_equal_fresh_ones_until_the_target_changes():
+    cached, model = _reanalyzer()
+    fresh, fresh_model = _reanalyzer(cache=False)
+    assert cached.cache is not None and fresh.cache is None
+    for seed, positions in enumerate([SAMPLES, SAMPLES[::-1], [0, 0, 1, 2, 13]]):
+        got, metrics = _batch(cached, positions, seed)
+        want, _ = _batch(fresh, positions, seed)
+        torch.testing.assert_close(got.value, want.value, rtol=0, atol=1e-5)
+    assert 0.5 < metrics["reanalyze/value_cache_hit_rate"] < 1  # later batches reuse the first one's values
+    before, _ = _batch(cached, SAMPLES)
+    with torch.no_grad():  # new target weights: the cache serves stale values until told
+        for net in (model, fresh_model):
+            for p in net.parameters():
+                p.mul_(-1.0)
+    stale, _ = _batch(cached, SAMPLES)
+    assert torch.equal(stale.value, before.value)
+    cached.target_changed()
+    renewed, _ = _batch(cached, SAMPLES)
+    torch.testing.assert_close(renewed.value, _batch(fresh, SAMPLES)[0].value, rtol=0, atol=1e-5)
+    assert (renewed.value - stale.value).abs().max() > 1e-3
 
 
 def test_absorbing_steps_after_a_termination():

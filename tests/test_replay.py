@@ -475,3 +475,27 @@ def test_memory_and_sampling_speed():
     per_call = (time.perf_counter() - start) / 50
     print(f"bytes/position (96x96x3 pixels) {per_position:.0f}; sample B=256 from 100k: {per_call * 1e6:.0f} us")
     assert per_call < 0.01
+
+
+def test_content_keys_change_exactly_when_the_stacked_observation_changes():
+    """Through ring overwrites (which also cut the frame history of surviving positions): a position whose
+    key is unchanged shows the same stacked observation, and one whose observation changed has a new key."""
+    replay = make(pix_spec(stack=3), capacity=16, num_envs=2, unroll=1, td=1)
+    driver = Driver(replay, [[(30, "terminated")], [(5, "terminated"), (30, "truncated")]], pixels=True)
+    before, cuts, rewrites = {}, 0, 0
+    for _ in range(40):
+        driver.step()
+        stored = np.flatnonzero(replay.state_dict()["insertion"] >= 0)
+        keys = replay.content_keys(stored)
+        stacks = replay._stacked(stored)
+        for p, key, stack in zip(stored.tolist(), keys.tolist(), stacks):
+            if p in before:
+                old_key, old_stack, old_insertion = before[p]
+                same = np.array_equal(old_stack, stack)
+                assert (old_key == key) == same, p
+                if not same:
+                    rewritten = old_insertion != replay.state_dict()["insertion"][p]
+                    rewrites += rewritten
+                    cuts += not rewritten
+            before[p] = (key, stack, replay.state_dict()["insertion"][p])
+    assert rewrites > 0 and cuts > 0

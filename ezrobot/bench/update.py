@@ -1,12 +1,13 @@
 """``ezrobot bench update``: seconds per learner update of a preset, split into its two halves.
 
 Each variant (the preset alone is the baseline; every ``--variant`` adds its overrides on top) is built as a
-fresh run in a temporary folder, its replay filled with ``train.start_transitions`` random-policy agent
-steps (more if none is sampleable yet), and then timed over ``--repeats`` blocks of ``--updates`` updates each (after ``--warmup`` untimed
-ones). The update counter starts past ``train.consistency_start`` and the warm-up, so every timed update
-pays for the whole loss. Reported per variant: the median over blocks of seconds per update, of the batch
-building (``make_batch``: replay gather + target-network bootstrap values + any reanalysis search) and of
-the gradient step (``learner.update``), and the speed-up of the median against the baseline.
+fresh run in a temporary folder, its replay filled with ``--replay`` (default ``train.start_transitions``)
+random-policy agent steps (more if none is sampleable yet), and then timed over ``--repeats`` blocks of
+``--updates`` updates each (after ``--warmup`` untimed ones). The update counter starts past
+``train.consistency_start`` and the warm-up, so every timed update pays for the whole loss. Reported per
+variant: the median over blocks of seconds per update, of the batch building (``make_batch``: replay gather
++ target-network bootstrap values + any reanalysis search) and of the gradient step (``learner.update``),
+the bootstrap-value cache's hit rate at the end, and the speed-up of the median against the baseline.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def _parse(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--updates", type=int, default=20, help="timed updates per block")
     p.add_argument("--repeats", type=int, default=5, help="timed blocks per variant (the median is quoted)")
     p.add_argument("--warmup", type=int, default=3, help="untimed updates before the blocks")
+    p.add_argument("--replay", type=int, default=0,
+                   help="random-policy agent steps in the replay before timing (default: train.start_transitions;"
+                        " the bootstrap-value cache's hit rate depends on it)")
     p.add_argument("--variant", action="append", default=[],
                    help="space-separated overrides timed against the baseline (repeatable)")
     p.add_argument("--json", action="store_true", help="print the rows as one JSON list")
@@ -53,7 +57,8 @@ def time_variant(base: List[str], variant: List[str], args: argparse.Namespace) 
         cfg = load_config([*base, f"run_dir={tmp}/run", "log.progress=false", *variant])
         parts = build_parts(cfg)
         trainer = Trainer(cfg, parts)
-        while trainer.c.agent_steps < cfg.train.start_transitions or parts.replay.num_sampleable == 0:
+        fill = args.replay or cfg.train.start_transitions
+        while trainer.c.agent_steps < fill or parts.replay.num_sampleable == 0:
             trainer._collect()
         trainer.c.updates = max(cfg.train.consistency_start, cfg.optim.warmup_steps)
         batch_s, step_s = [], []
@@ -71,7 +76,9 @@ def time_variant(base: List[str], variant: List[str], args: argparse.Namespace) 
             totals.append((time.perf_counter() - start) / args.updates)
             batches.append(float(np.mean(batch_s)))
             steps.append(float(np.mean(step_s)))
+        hit_rate = trainer.last_metrics.get("reanalyze/value_cache_hit_rate")
     return {"overrides": " ".join(variant) or "(baseline)", "s_per_update": float(np.median(totals)),
+            "replay_transitions": int(trainer.c.agent_steps), "value_cache_hit_rate": hit_rate,
             "make_batch_s": float(np.median(batches)), "learner_update_s": float(np.median(steps)),
             "s_per_update_blocks": [round(x, 4) for x in totals]}
 
@@ -84,8 +91,9 @@ def main(argv: List[str]) -> int:
     for name in ("updates", "repeats"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} {getattr(args, name)!r} must be >= 1")
-    if args.warmup < 0:
-        raise UsageError(f"--warmup {args.warmup!r} must be >= 0")
+    for name in ("warmup", "replay"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name} {getattr(args, name)!r} must be >= 0")
     base = [f"experiment={args.experiment}", *([f"task={args.task}"] if args.task else []), *args.overrides]
     rows = [time_variant(base, [], args)]
     rows += [time_variant(base, v.split(), args) for v in args.variant]
