@@ -36,6 +36,13 @@ def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer
     return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
 
 
+def bf16_autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` when ``enabled`` (``train.bf16``), else a no-op context."""
+    if enabled:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def lr_at(step: int, cfg: Config) -> float:
     """Linear warm-up then step decay (×``lr_decay_rate`` at each of ``lr_decay_steps``)."""
     o = cfg.optim
@@ -70,10 +77,6 @@ class Learner:
             from ezrobot.nets.augment import augment_observations
             self.augment = augment_observations
 
-    def _autocast(self):
-        if self.cfg.train.bf16:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
     def _policy_loss(self, policy: torch.Tensor, batch: TrainBatch, k: int) -> torch.Tensor:
         """Per-sample policy loss [B] at step k (masked by the caller)."""
@@ -164,7 +167,7 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        with self._autocast():
+        with bf16_autocast(self.device, self.cfg.train.bf16):
             loss, metrics, root_value = self.compute_loss(batch, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -16,13 +16,13 @@ Implementation details (EfficientZero §1, EZ-V2 §3 of ../shared/REFERENCE.md):
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Dict, Tuple
 
 import numpy as np
 import torch
 
 from ezrobot import targets
+from ezrobot.learner import bf16_autocast
 from ezrobot.types import TrainBatch
 
 
@@ -73,20 +73,13 @@ class Reanalyzer:
         if self.cache is not None:
             self.cache.clear()
 
-    def _autocast(self):
-        """bfloat16 autocast of the bootstrap-value forward passes when ``train.bf16`` is on (as the
-        learner's forward passes)."""
-        if self.cfg.train.bf16:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def _tensor(self, x: np.ndarray, dtype=None) -> torch.Tensor:
         return torch.as_tensor(x).to(self.device, dtype=dtype, non_blocking=True)
 
     @torch.no_grad()
     def _infer_values(self, obs: np.ndarray) -> np.ndarray:
         """Target-network values ``[N]`` of observations ``[N, *O]``."""
-        with self._autocast():
+        with bf16_autocast(self.device, self.cfg.train.bf16):  # as the learner's forward passes
             _, logits, _ = self.target_model.initial_inference(self._tensor(obs))
         return self.target_model.value_support.logits_to_scalar(logits).float().cpu().numpy()
 

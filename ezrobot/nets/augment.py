@@ -43,16 +43,22 @@ def shift_by_slices(images: torch.Tensor, offsets: torch.Tensor, pad: int,
     return out
 
 
+def shift(images: torch.Tensor, offsets: torch.Tensor, pad: int, dtype: Optional[torch.dtype] = None
+          ) -> torch.Tensor:
+    """Translate ``images [N, C, H, W]`` by ``offsets [N, 2]`` (|offset| <= pad) with edge replication, as a
+    ``dtype`` tensor (default: the input's): slice crops on CPU, index gathers elsewhere."""
+    if images.device.type == "cpu":
+        return shift_by_slices(images, offsets, pad, dtype)
+    return shift_by_gather(images, offsets).to(dtype or images.dtype)
+
+
 def random_shift(images: torch.Tensor, pad: int = 4, generator: Optional[torch.Generator] = None
                  ) -> torch.Tensor:
     """Shift each image ``[N, C, H, W]`` by independent integer offsets in [-pad, pad] with edge replication.
 
     Works on any dtype (uint8 stays uint8) and device; ``generator`` must live on that device.
     """
-    offsets = shift_offsets(images.shape[0], pad, generator, images.device)
-    if images.device.type == "cpu":
-        return shift_by_slices(images, offsets, pad)
-    return shift_by_gather(images, offsets)
+    return shift(images, shift_offsets(images.shape[0], pad, generator, images.device), pad)
 
 
 def intensity_factors(n: int, scale: float, generator: Optional[torch.Generator] = None,
@@ -60,13 +66,6 @@ def intensity_factors(n: int, scale: float, generator: Optional[torch.Generator]
     """Per-image factors 1 + scale * clip(N(0, 1), -2, 2): float32 ``[n]``."""
     noise = torch.randn((n,), generator=generator, device=device)
     return 1.0 + scale * noise.clamp(-2.0, 2.0)
-
-
-def random_intensity(images: torch.Tensor, scale: float = 0.05,
-                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Multiply each float image ``[N, ...]`` by 1 + scale * clip(N(0, 1), -2, 2)."""
-    factors = intensity_factors(images.shape[0], scale, generator, images.device).to(images.dtype)
-    return images * factors.reshape((-1,) + (1,) * (images.dim() - 1))
 
 
 def augment_observations(obs: torch.Tensor, pad: int = 4, intensity_scale: float = 0.05,
@@ -91,10 +90,7 @@ def augment_observations(obs: torch.Tensor, pad: int = 4, intensity_scale: float
     lead = obs.shape[:-3]
     images = obs.reshape(-1, *obs.shape[-3:])
     offsets = shift_offsets(images.shape[0], pad, generator, images.device)
-    if images.device.type == "cpu":
-        images = shift_by_slices(images, offsets, pad, torch.float32)
-    else:
-        images = shift_by_gather(images, offsets).float()
+    images = shift(images, offsets, pad, torch.float32)
     factors = intensity_factors(images.shape[0], intensity_scale, generator, images.device)
     if obs.dtype == torch.uint8:
         factors = factors / 255.0
