@@ -118,10 +118,15 @@ class Tree:
         self.nodes, self.qmin, self.qmax = [], math.inf, -math.inf
         self.depth_sum, self.depth_max = 0, 0
 
-    def normalize(self, q):
-        if self.qmax >= self.qmin:
-            q = (q - self.qmin) / max(self.qmax - self.qmin, self.cfg.min_max_floor)
+    def normalize(self, q, qrange=None):
+        qmin, qmax = qrange if qrange is not None else (self.qmin, self.qmax)
+        if qmax >= qmin:
+            q = (q - qmin) / max(qmax - qmin, self.cfg.min_max_floor)
         return min(1.0, max(0.0, q))
+
+    def gumbel_range(self, qs):
+        """Range of the Gumbel sigma(q): the tree's, or (q_normalization=node) the node's completed Q."""
+        return (min(qs), max(qs)) if self.cfg.q_normalization == "node" else None
 
     def completed(self, node):
         qs, visits = [], []
@@ -146,7 +151,8 @@ class Tree:
     def sigma(self, node):
         qs, visits, visit_sum, visit_max = self.completed(node)
         scale = (self.cfg.c_visit + visit_max) * self.cfg.c_scale
-        return [scale * self.normalize(q) for q in qs], visits, visit_sum
+        qrange = self.gumbel_range(qs)
+        return [scale * self.normalize(q, qrange) for q in qs], visits, visit_sum
 
     def improved(self, node):
         sig, visits, visit_sum = self.sigma(node)

@@ -69,6 +69,10 @@ CASES = [
     ("gumbel", True, {"num_sampled_actions": 6, "num_sampled_actions_widened": 4}),
     ("gumbel", True, {"num_sampled_actions": 1, "num_sampled_actions_interior": 1,
                       "num_sampled_actions_widened": 0}),
+    ("gumbel", False, {"q_normalization": "node"}),
+    ("gumbel", True, {"num_sampled_actions": 6, "num_sampled_actions_widened": 0, "q_normalization": "node"}),
+    ("gumbel", True, {"num_sampled_actions": 5, "num_sampled_actions_interior": 3, "q_normalization": "node",
+                      "max_depth": 3}),
 ]
 
 
@@ -112,3 +116,19 @@ def test_longer_search_matches_reference():
     cfg = dataclasses.replace(SearchConfig(), num_simulations=40)
     out, ref = run_both(cfg, 3, 6, False, train=True, seed=3)
     assert_same(out, ref)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_node_normalisation_sharpens_the_improved_policy(continuous):
+    """Per-node min-max spreads one node's candidates over [0, 1]; the tree's range is at least as wide,
+    so the node's improved policy is at least as far from the prior, and the two settings differ."""
+    outs = {}
+    for mode in ("tree", "node"):
+        cfg = SearchConfig(variant="gumbel", num_simulations=16, num_sampled_actions=8,
+                           num_sampled_actions_widened=0, q_normalization=mode)
+        outs[mode], _ = run_both(cfg, 7, 2 if continuous else 8, continuous, train=False, seed=3)
+    tree, node = outs["tree"].policy, outs["node"].policy
+    assert not np.allclose(tree, node)
+    prior = outs["tree"].prior
+    np.testing.assert_array_equal(prior, outs["node"].prior)
+    assert (np.abs(node - prior).sum(1) >= np.abs(tree - prior).sum(1) - 1e-6).all()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ezrobot.mcts.qtransforms import child_stats, mean_q, normalize, sigma_q, visited_q
+from ezrobot.mcts.qtransforms import child_stats, mean_q, normalize, q_range, sigma_q, visited_q
 from ezrobot.mcts.tree import LOGIT, NCHILD, PRIOR, QMAX, QMIN, VISITS
 
 TIE_EPSILON = 1e-6
@@ -80,9 +80,9 @@ def select_puct(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, is_root
 
 @njit(cache=True, inline="always")
 def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
-                  c_visit, c_scale, sig, visits, out):
+                  per_node, c_visit, c_scale, sig, visits, out):
     """Root scores g + logit + sigma(q) for children with ``considered`` visits, -inf elsewhere."""
-    sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, 0, discount, floor, c_visit, c_scale, sig,
+    sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, 0, discount, floor, per_node, c_visit, c_scale, sig,
             visits)
     for a in range(nodes_i[b, 0, NCHILD]):
         if visits[a] == considered:
@@ -94,13 +94,12 @@ def gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, con
 
 @njit(cache=True, inline="always")
 def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, considered, discount, floor,
-                       c_visit, c_scale, visits, q):
+                       per_node, c_visit, c_scale, visits, q):
     """Sequential-halving root choice (scratch rows ``visits [C]`` int32, ``q [C]`` float64): the first
     maximum of :func:`gumbel_scores`, computing sigma(q) only for the eligible children."""
     _, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, 0, discount, q, visits)
     scale = (c_visit + visit_max) * c_scale
-    qmin = rows_f[b, QMIN]
-    qmax = rows_f[b, QMAX]
+    qmin, qmax = q_range(rows_f, b, q, visits, nodes_i[b, 0, NCHILD], v_mix, per_node)
     sig_mix = scale * normalize(v_mix, qmin, qmax, floor)
     best = 0
     best_score = -np.inf
@@ -117,15 +116,15 @@ def select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b
 
 
 @njit(cache=True, inline="always")
-def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit, c_scale,
-                    visits, sig, out):
+def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, per_node, c_visit,
+                    c_scale, visits, sig, out):
     """pi' = softmax(logit + sigma(completed Q)) of ``node``'s children into ``out [C]``.
 
     Returns:
         The sum of the children's visits.
     """
-    visit_sum, _ = sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
-                           c_scale, sig, visits)
+    visit_sum, _ = sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, per_node,
+                           c_visit, c_scale, sig, visits)
     num = nodes_i[b, node, NCHILD]
     top = -np.inf
     for a in range(num):
@@ -142,8 +141,8 @@ def improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, dis
 
 
 @njit(cache=True, inline="always")
-def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit,
-                           c_scale, visits, q, x):
+def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, per_node,
+                           c_visit, c_scale, visits, q, x):
     """Deterministic interior choice: the first maximum of pi'(a) - N(a) / (1 + sum_b N(b)).
 
     pi'(a) = softmax(logit(a) + sigma(a)) is computed as prior(a) exp(sigma(a) - s_max) / Z (the log prior
@@ -152,8 +151,7 @@ def select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, no
     """
     visit_sum, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, q, visits)
     scale = (c_visit + visit_max) * c_scale
-    qmin = rows_f[b, QMIN]
-    qmax = rows_f[b, QMAX]
+    qmin, qmax = q_range(rows_f, b, q, visits, nodes_i[b, node, NCHILD], v_mix, per_node)
     sig_mix = scale * normalize(v_mix, qmin, qmax, floor)
     num = nodes_i[b, node, NCHILD]
     top = sig_mix

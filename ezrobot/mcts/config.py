@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VARIANTS = ("puct", "gumbel")
+Q_NORMALIZATIONS = ("tree", "node")
 
 
 @dataclass
@@ -54,7 +55,12 @@ class SearchConfig:
     c_scale: float = 0.1
     """Gumbel: see ``c_visit``."""
     min_max_floor: float = 0.01
-    """Smallest range used by the per-tree min-max normalisation of Q values."""
+    """Smallest range used by the min-max normalisation of Q values."""
+    q_normalization: str = "tree"
+    """Gumbel: the range that min-max normalises the Q values fed to sigma(q). ``tree``: the min and max Q
+    over every node of the tree (EfficientZero, EZ-V2). ``node``: the min and max of the node's own
+    children's completed Q values (Gumbel MuZero as in mctx), so the candidates of one node always spread
+    over [0, 1] and sigma(q) separates them even when the tree's range is wide. pUCT always uses ``tree``."""
     max_depth: int = 0
     """Depth bound of the tree (root depth 0): nodes at this depth are terminal, and a simulation that
     reaches one backs up its stored value again instead of expanding. 0: no bound (num_simulations)."""
@@ -67,6 +73,9 @@ class SearchConfig:
         """
         if self.variant not in VARIANTS:
             raise ValueError(f"variant={self.variant!r} is not allowed; choose one of {', '.join(VARIANTS)}")
+        if self.q_normalization not in Q_NORMALIZATIONS:
+            raise ValueError(f"q_normalization={self.q_normalization!r} is not allowed; choose one of "
+                             f"{', '.join(Q_NORMALIZATIONS)}")
         positive_ints = ("num_simulations", "num_sampled_actions", "num_sampled_actions_interior",
                          "gumbel_top_m", "value_prefix_horizon")
         for name in positive_ints:

@@ -36,7 +36,8 @@ def _slot_table(num_simulations: int, batch: int) -> np.ndarray:
 def _params(cfg: SearchConfig, discount: float, gumbel: bool, continuous: bool, k_interior: int,
             seed: int, pf: np.ndarray, pi: np.ndarray) -> None:
     """Write the kernel's float and integer parameters (``search.F_*``, ``search.P_*``) into ``pf``, ``pi``."""
-    pf[:] = (discount, cfg.pb_c_base, cfg.pb_c_init, cfg.min_max_floor, cfg.c_visit, cfg.c_scale)
+    pf[:] = (discount, cfg.pb_c_base, cfg.pb_c_init, cfg.min_max_floor, cfg.c_visit, cfg.c_scale,
+             float(cfg.q_normalization == "node"))
     pi[:] = (int(gumbel), int(continuous), int(cfg.use_value_prefix), cfg.value_prefix_horizon,
              cfg.depth_bound, k_interior, seed)
 

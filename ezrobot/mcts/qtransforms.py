@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ezrobot.mcts.tree import NCHILD, PRIOR, QMAX, QMIN, RAW, REWARD, VISITS, VSUM
@@ -125,18 +126,48 @@ def completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q
 
 
 @njit(cache=True, inline="always")
-def sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, c_visit, c_scale,
+def q_range(rows_f, b, q, visits, num, v_mix, per_node):
+    """The (min, max) that normalises the Q values of a node's children: the whole tree's range
+    (EfficientZero), or with ``per_node`` the range of this node's completed Q values (Gumbel MuZero /
+    mctx): the visited children's ``q [C]`` and, when a child is unvisited, ``v_mix``."""
+    if not per_node:
+        return rows_f[b, QMIN], rows_f[b, QMAX]
+    lo = np.inf
+    hi = -np.inf
+    unvisited = False
+    for a in range(num):
+        if visits[a] > 0:
+            if q[a] < lo:
+                lo = q[a]
+            if q[a] > hi:
+                hi = q[a]
+        else:
+            unvisited = True
+    if unvisited:
+        if v_mix < lo:
+            lo = v_mix
+        if v_mix > hi:
+            hi = v_mix
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def sigma_q(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount, floor, per_node, c_visit, c_scale,
             out_q, out_visits):
-    """sigma(normalised completed Q) of every child of ``node`` into ``out_q [C]``.
+    """sigma(normalised completed Q) of every child of ``node`` into ``out_q [C]`` (``per_node``: see
+    :func:`q_range`).
 
     Returns:
         (sum of child visits, max child visits).
     """
-    visit_sum, visit_max = completed_q(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q,
-                                       out_visits)
+    visit_sum, visit_max, v_mix = child_stats(nodes_f, nodes_i, child_index, child_f, b, node, discount, out_q,
+                                              out_visits)
+    num = nodes_i[b, node, NCHILD]
+    qmin, qmax = q_range(rows_f, b, out_q, out_visits, num, v_mix, per_node)
+    for a in range(num):
+        if out_visits[a] == 0:
+            out_q[a] = v_mix
     scale = (c_visit + visit_max) * c_scale
-    qmin = rows_f[b, QMIN]
-    qmax = rows_f[b, QMAX]
     for a in range(nodes_i[b, node, NCHILD]):
         out_q[a] = scale * normalize(out_q[a], qmin, qmax, floor)
     return visit_sum, visit_max

@@ -33,7 +33,7 @@ from ezrobot.mcts.tree import (DEPTH, DEPTH_MAX, DEPTH_SUM, LOGIT, NCHILD, PATH_
 # integer parameters
 P_GUMBEL, P_CONTINUOUS, P_USE_VP, P_HORIZON, P_DEPTH_BOUND, P_K_INTERIOR, P_SEED = 0, 1, 2, 3, 4, 5, 6
 # float parameters
-F_DISCOUNT, F_PB_C_BASE, F_PB_C_INIT, F_FLOOR, F_C_VISIT, F_C_SCALE = 0, 1, 2, 3, 4, 5
+F_DISCOUNT, F_PB_C_BASE, F_PB_C_INIT, F_FLOOR, F_C_VISIT, F_C_SCALE, F_PER_NODE = 0, 1, 2, 3, 4, 5, 6
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -78,10 +78,12 @@ def _traverse(b, sim, eps, nodes_f, nodes_i, child_index, child_f, child_action,
                                       depth, visits, ties, q)
         elif depth == 0:
             a = select_gumbel_root(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, table[sim],
-                                   discount, pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], visits, q)
+                                   discount, pf[F_FLOOR], pf[F_PER_NODE] > 0, pf[F_C_VISIT], pf[F_C_SCALE], visits,
+                                   q)
         else:
             a = select_gumbel_interior(nodes_f, nodes_i, child_index, child_f, rows_f, b, node, discount,
-                                       pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], visits, q, x)
+                                       pf[F_FLOOR], pf[F_PER_NODE] > 0, pf[F_C_VISIT], pf[F_C_SCALE], visits, q,
+                                       x)
         child = child_index[b, node, a]
         depth += 1
         if child < 0:
@@ -175,10 +177,11 @@ def finalize(nodes_f, nodes_i, child_index, child_f, rows_f, rows_i, gumbel, pf,
         out_depth[b, 0] = rows_i[b, DEPTH_MAX]
         out_depth[b, 1] = rows_i[b, DEPTH_SUM] / num_simulations
         if pi[P_GUMBEL] == 1:
-            improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, 0, discount, pf[F_FLOOR],
+            per_node = pf[F_PER_NODE] > 0
+            improved_policy(nodes_f, nodes_i, child_index, child_f, rows_f, b, 0, discount, pf[F_FLOOR], per_node,
                             pf[F_C_VISIT], pf[F_C_SCALE], visits, scratch_f[0], out_policy[b])
             gumbel_scores(nodes_f, nodes_i, child_index, child_f, rows_f, gumbel, b, visit_max, discount,
-                          pf[F_FLOOR], pf[F_C_VISIT], pf[F_C_SCALE], scratch_f[0], visits, scratch_f[1])
+                          pf[F_FLOOR], per_node, pf[F_C_VISIT], pf[F_C_SCALE], scratch_f[0], visits, scratch_f[1])
             best = 0
             for a in range(1, num):
                 if scratch_f[1, a] > scratch_f[1, best]:

@@ -38,7 +38,7 @@ HEADER = 6
 """Length of the shape header ``(B, M, C, D, P, N)`` at the start of the int64 pool."""
 NUM_PI = 7
 """Integer search parameters stored after the header (see ``search.P_*``)."""
-NUM_PF = 6
+NUM_PF = 7
 """Float search parameters (see ``search.F_*``)."""
 
 
