@@ -66,6 +66,10 @@ class ModelConfig:
     collapsing to a constant), ``layer`` or ``none`` (between hidden layers only). None: ``batch`` for image
     observations; ``norm`` for vector observations (the measured ``dmc_proprio`` / ``robot_proprio`` runs
     use it; EZ-V2's proprio net uses ``batch``)."""
+    obs_symlog: bool = False
+    """Vector observations only: squash them with symlog(x) = sign(x) log(1 + |x|) before the first layer
+    (DreamerV3), so that large entries (joint velocities of tens) do not swamp small ones (angles,
+    positions). Must stay false for image observations."""
     pixel_latent: str = "spatial"
     """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
     prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
@@ -181,6 +185,9 @@ def resolve_preset(cfg, spec) -> ModelConfig:
     out = _as_model_config(cfg)
     out.validate()
     family = model_family(spec)
+    if out.obs_symlog and family == "conv":
+        raise ValueError("model.obs_symlog=true squashes vector observations; this task has image "
+                         "observations (use model.obs_symlog=false)")
     vector = family == "conv" and out.pixel_latent == "vector"
     if out.preset != "custom":
         preset = dict(_PRESET_TABLE[(out.preset, family)])

@@ -25,16 +25,27 @@ def _trunk(in_features: int, hidden: int, blocks: int, norm: str) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
-class MLPRepresentation(nn.Module):
-    """Observations ``[B, D_obs]`` -> latent ``[B, latent_dim]`` (unnormalised)."""
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """sign(x) log(1 + |x|) (DreamerV3's input squashing): near the identity around 0, logarithmic beyond."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
 
-    def __init__(self, obs_dim: int, hidden: int, latent_dim: int, blocks: int, norm: str):
+
+class MLPRepresentation(nn.Module):
+    """Observations ``[B, D_obs]`` -> latent ``[B, latent_dim]`` (unnormalised); with ``obs_symlog`` the
+    observations are squashed by :func:`symlog` first, so that joint velocities of tens do not swamp
+    angles and positions of a fraction of one in the first layer."""
+
+    def __init__(self, obs_dim: int, hidden: int, latent_dim: int, blocks: int, norm: str,
+                 obs_symlog: bool = False):
         super().__init__()
+        self.obs_symlog = obs_symlog
         self.trunk = _trunk(obs_dim, hidden, blocks, norm)
         self.out = nn.Linear(hidden, latent_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """See class docstring."""
+        if self.obs_symlog:
+            obs = symlog(obs)
         return self.out(self.trunk(obs))
 
 
@@ -75,7 +86,8 @@ def build_mlp_modules(cfg: ModelConfig, spec, policy_width: int, representation:
     """
     if representation is None:
         (obs_dim,) = spec.obs_shape
-        representation = MLPRepresentation(obs_dim, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm)
+        representation = MLPRepresentation(obs_dim, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm,
+                                           obs_symlog=bool(cfg.obs_symlog))
     encoder = ActionEncoder(spec.action_type, spec.num_actions, cfg.action_embedding, discrete_scalar=False)
     lstm = cfg.lstm_hidden if cfg.use_value_prefix else 0
     return dict(
