@@ -169,7 +169,9 @@ def test_config_reference_lists_every_field_with_its_default(config_doc):
 def test_every_dotted_config_key_mentioned_exists(path):
     text = _read(path)
     schema = _schema()
-    pattern = rf"(?<![\w/.<])((?:{'|'.join(GROUPS)})\.[a-z_][a-z0-9_]*)(?![\w(])"
+    # A config key is a leaf: `replay.buffer.Replay` (a code path) is not one, `search.variant.` (end of a
+    # sentence) is.
+    pattern = rf"(?<![\w/.<])((?:{'|'.join(GROUPS)})\.[a-z_][a-z0-9_]*)(?![\w(]|\.\w)"
     mentioned = {m for m in re.findall(pattern, text) if not m.endswith((".py", ".md", ".yaml"))}
     if path in ("README.md", "docs/CONFIG.md"):
         assert mentioned, "no config keys found: the pattern is broken"
@@ -228,6 +230,76 @@ def test_source_files_named_in_implementation_page_exist():
     missing = sorted(p for p in named if p.split("/")[0] != "tests"
                      and not any(os.path.isfile(os.path.join(REPO, r, p)) for r in roots))
     assert not missing, f"docs/IMPLEMENTATION.md names files that do not exist: {missing}"
+
+
+def _module_file(dotted: str):
+    """The source file of ``ezrobot.<dotted>`` (``replay.buffer`` -> ezrobot/replay/buffer.py), or None."""
+    base = os.path.join(REPO, "ezrobot", *dotted.split("."))
+    for path in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _bound_names(node) -> set:
+    """Names bound directly in a module or class body: defs, classes, assignments, imports."""
+    names = set()
+    for child in getattr(node, "body", []):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(child.name)
+        elif isinstance(child, ast.Assign):
+            names |= {t.id for t in child.targets if isinstance(t, ast.Name)}
+        elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
+            names.add(child.target.id)
+        elif isinstance(child, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in child.names}
+    return names
+
+
+def _all_names(path: str) -> set:
+    """Every def, class and assigned name anywhere in a file (nested kernels and helpers included)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    return {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))} | \
+        {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+
+
+def _resolves(dotted: str) -> bool:
+    """``learner.Learner.update``: the longest module prefix is a file of ezrobot/, and each remaining part is
+    bound in the module, then in the class before it."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        path = _module_file(".".join(parts[:cut]))
+        if path:
+            node = ast.parse(open(path, encoding="utf-8").read())
+            for name in parts[cut:]:
+                if name not in _bound_names(node):
+                    return False
+                node = next((c for c in node.body if isinstance(c, ast.ClassDef) and c.name == name), None)
+                if node is None and name != parts[-1]:
+                    return False
+            return True
+    return True   # not a module path (e.g. `EnvSpec.discount`): nothing to check
+
+
+def test_code_named_in_implementation_table_exists():
+    """The code column of the table names real code: `module.Class.method` paths resolve, and the names
+    after a `dir/file.py` are defined in that file."""
+    table = _section(_read("docs", "IMPLEMENTATION.md"), "Where each detail lives")
+    missing = []
+    for row in re.findall(r"^\| \d+ \| [^|]+ \| (.+?) \| ", table, re.M):
+        current = None
+        for token in re.findall(r"`([A-Za-z_][\w./]*)`", row):
+            if token.endswith(".py"):
+                path = os.path.join(REPO, "ezrobot", token)
+                path = path if os.path.isfile(path) else os.path.join(REPO, token)
+                current = path if os.path.isfile(path) else None
+            elif "." in token:
+                current = None
+                if not _resolves(token):
+                    missing.append(token)
+            elif current is not None and token not in _all_names(current):
+                missing.append(f"{os.path.relpath(current, REPO)}: {token}")
+    assert not missing, f"docs/IMPLEMENTATION.md names code that does not exist: {missing}"
 
 
 # ------------------------------------------------------------------------------------ docs/ARCHITECTURE.md
