@@ -233,8 +233,11 @@ def test_source_files_named_in_implementation_page_exist():
 
 
 def _module_file(dotted: str):
-    """The source file of ``ezrobot.<dotted>`` (``replay.buffer`` -> ezrobot/replay/buffer.py), or None."""
-    base = os.path.join(REPO, "ezrobot", *dotted.split("."))
+    """The source file of ``ezrobot.<dotted>`` (``replay.buffer`` -> ezrobot/replay/buffer.py; ``tasks.base``
+    -> tasks/base.py, as envs/, tasks/ and configs/ are installed as ezrobot.envs, ...), or None."""
+    parts = dotted.split(".")
+    top = REPO if parts[0] in ("envs", "tasks", "configs") else os.path.join(REPO, "ezrobot")
+    base = os.path.join(top, *parts)
     for path in (base + ".py", os.path.join(base, "__init__.py")):
         if os.path.isfile(path):
             return path
@@ -300,6 +303,25 @@ def test_code_named_in_implementation_table_exists():
             elif current is not None and token not in _all_names(current):
                 missing.append(f"{os.path.relpath(current, REPO)}: {token}")
     assert not missing, f"docs/IMPLEMENTATION.md names code that does not exist: {missing}"
+
+
+@pytest.mark.parametrize("path", _doc_paths())
+def test_python_examples_import_what_exists(path):
+    """``from ezrobot.x import a, b`` in a page's python blocks: the module exists and binds a and b (or they
+    are its submodules)."""
+    blocks = re.findall(r"^```python\n(.*?)^```", _read(path), re.S | re.M)
+    missing = []
+    for block in blocks:
+        for module, names in re.findall(r"^from ezrobot\.([\w.]+) import ([\w, ]+)$", block, re.M):
+            file = _module_file(module)
+            if file is None:
+                missing.append(f"ezrobot.{module}")
+                continue
+            bound = _bound_names(ast.parse(open(file, encoding="utf-8").read()))
+            for name in (n.strip() for n in names.split(",")):
+                if name not in bound and _module_file(f"{module}.{name}") is None:
+                    missing.append(f"ezrobot.{module}.{name}")
+    assert not missing, f"{path} imports what does not exist: {missing}"
 
 
 # ------------------------------------------------------------------------------------ docs/ARCHITECTURE.md
