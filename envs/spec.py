@@ -18,7 +18,7 @@ continuous spaces. ``info`` may hold ``"reward/<term>"`` floats (per agent step)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Any, Optional, Protocol, Tuple, Union
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,22 @@ class EnvConfig:
 
 class EnvError(ValueError):
     """A user-facing environment error (bad task id, missing renderer...). The message is one line."""
+
+
+class Env(Protocol):
+    """The single-environment API every adapter implements (see the module docstring)."""
+
+    spec: EnvSpec
+
+    def reset(self, seed: Optional[int] = None) -> Tuple[Any, dict]:
+        """Start an episode: ``(obs, info)``."""
+
+    def step(self, action: Any) -> Tuple[Any, float, bool, bool, dict]:
+        """One agent step: ``(obs, reward, terminated, truncated, info)``."""
+
+    def render(self, camera: Union[str, int, None] = None, height: Optional[int] = None,
+               width: Optional[int] = None) -> Any:
+        """``[H, W, 3]`` uint8 image of the current state."""
+
+    def close(self) -> None:
+        """Release the simulator."""

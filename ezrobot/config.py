@@ -8,7 +8,6 @@ from others (total updates, the off-policy horizon's T, schedules in updates) ar
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import List, Optional
 from ezrobot.envs.spec import EnvConfig
 from ezrobot.mcts.config import SearchConfig
 from ezrobot.nets.config import ModelConfig
-from ezrobot.replay import ReplayConfig
+from ezrobot.replay.config import ReplayConfig
 
 
 class ConfigError(ValueError):
@@ -102,8 +101,6 @@ class TrainConfig:
     (CUDA or CPU)."""
     channels_last: bool = False
     """channels_last memory format for conv nets."""
-    compile: bool = False
-    """torch.compile the model's forward functions (CUDA recommended)."""
 
 
 @dataclass
@@ -280,8 +277,3 @@ def derive(cfg: Config, action_repeat: int) -> Derived:
     temps = tuple(int(m * total_updates) for m in cfg.train.temperature_milestones)
     return Derived(agent_steps, max(1, total_updates), agent_steps, temps)
 
-
-def suggest(value: str, allowed) -> str:
-    """``" (did you mean X?)"`` for a close match, else an empty string."""
-    close = difflib.get_close_matches(value, list(allowed), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""

@@ -10,7 +10,8 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from ezrobot.config import Config, ConfigError, default_run_dir, suggest, validate
+from ezrobot.config import Config, ConfigError, default_run_dir, validate
+from ezrobot.usage import suggest
 
 _REGISTERED = False
 

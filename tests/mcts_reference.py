@@ -226,7 +226,8 @@ class Tree:
         self.qmin, self.qmax = (min(qs), max(qs)) if qs else (math.inf, -math.inf)
 
 
-def reference_search(root_value, root_policy, discount, continuous, model, cfg, rng, *, train, temperature=1.0):
+def reference_search(root_value, root_policy, discount, continuous, model, cfg, rng, *, train, temperature=1.0,
+                     use_value_prefix=True):
     """Run the search per tree; returns a dict of numpy arrays named like ``SearchOutput``'s fields."""
     gumbel = cfg.variant == "gumbel"
     batch, n = len(root_value), cfg.num_simulations
@@ -284,7 +285,7 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
             parent = path[-1]
             vp = float(np.float32(vp))
             depth = parent.depth + 1
-            reset = (not cfg.use_value_prefix) or depth % cfg.value_prefix_horizon == 0
+            reset = (not use_value_prefix) or depth % cfg.value_prefix_horizon == 0
             reward = vp if parent.reset else vp - parent.value_prefix
             child = Node(sim + 1, parent, depth, reset, float(np.float32(value)), vp, reward)
             if continuous:

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from ezrobot.envs.spec import EnvConfig, EnvSpec
 from ezrobot.overlay import (CHOSEN_BAR_COLOR, NEGATIVE_BAR_COLOR, TERM_BAR_COLOR, RolloutFrameInfo,
                              draw_overlay, panel_width)
-from ezrobot.video import (EpisodeRecorder, discounted_returns, parse_cameras, random_policy,
-                           record_episode, record_rollouts, write_video)
+from ezrobot.rollout_video import (EpisodeRecorder, discounted_returns, parse_cameras, random_policy,
+                                   record_episode, record_rollouts)
+from ezrobot.video_writer import write_video
 
 
 # ----------------------------------------------------------------------------------------------- helpers

@@ -1,5 +1,5 @@
 """``ezrobot bench dmc``: run the DMControl protocol over tasks x seeds and tabulate the final scores
-beside published numbers (../shared/REFERENCE.md §3-4). Each (task, seed) is an ordinary run directory
+beside published numbers (docs/REFERENCES.md §3-4). Each (task, seed) is an ordinary run directory
 under ``--out``, so an interrupted benchmark resumes where it stopped."""
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from typing import Dict, List
 
 import numpy as np
 
-# EfficientZero V2 per-task scores (REFERENCE.md §3); the env-step budget of each number in brackets there.
+from ezrobot.hydra_config import load_config
+from ezrobot.runs import train
+from ezrobot.usage import UsageError
+
+# EfficientZero V2 per-task scores (docs/REFERENCES.md §3); the env-step budget of each number in brackets there.
 PUBLISHED = {
     "proprio": {"cartpole-swingup": 805, "reacher-easy": 940, "walker-walk": 940, "cheetah-run": 595,
                 "ball_in_cup-catch": 960, "cup-catch": 960, "finger-spin": 835},
@@ -36,23 +40,19 @@ def _parse(argv: List[str]) -> argparse.Namespace:
 
 
 def _run_one(task: str, seed: int, args: argparse.Namespace) -> Dict:
-    from ezrobot.app import train_command
-
     experiment = args.experiment or PRESETS[args.obs]
     run_dir = os.path.join(args.out, f"{task}-s{seed}")
     overrides = [f"experiment={experiment}", f"task=dmc/{task}", f"seed={seed}",
                  f"env_steps={args.env_steps}", f"run_dir={run_dir}", "log.progress=false", *args.overrides]
     summary_path = os.path.join(run_dir, "summary.json")
     if not os.path.exists(summary_path):
-        train_command(overrides)
+        print(json.dumps(train(load_config(overrides))))  # the summary line `ezrobot train` prints
     with open(summary_path) as f:
         return json.load(f)
 
 
 def main(argv: List[str]) -> int:
     """Run every (task, seed), then write ``results.csv`` and ``results.md`` under ``--out``."""
-    from ezrobot.cli import UsageError
-
     args = _parse(argv)
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s]

@@ -46,9 +46,6 @@ class SearchConfig:
     """pUCT, training: weight of the Dirichlet noise in the root prior (0 disables it)."""
     value_prefix_horizon: int = 5
     """The value-prefix LSTM state is reset at tree depths that are multiples of this horizon."""
-    use_value_prefix: bool = True
-    """Whether the model predicts value prefixes; when False its output is the immediate reward and every
-    node counts as reset."""
     c_visit: float = 50.0
     """Gumbel: sigma(q) = (c_visit + max_b N(b)) * c_scale * q."""
     c_scale: float = 0.1
