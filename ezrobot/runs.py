@@ -13,7 +13,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights
-from ezrobot.config import Config, ConfigError
+from ezrobot.config import REMOVED_FIELDS, Config, ConfigError
 from ezrobot.factory import Parts, build_parts, build_training
 from ezrobot.hydra_config import from_yaml, to_yaml
 from ezrobot.logger import MetricsLogger
@@ -41,7 +41,7 @@ def check_same_run(cfg: Config, run_dir: str) -> None:
         saved = flatten(yaml.safe_load(f) or {})
     new = flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))
     diffs = [k for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)
-             and not k.startswith(RESUMABLE_DIFFS)]
+             and not k.startswith(RESUMABLE_DIFFS) and k not in REMOVED_FIELDS]
     if diffs:
         k = diffs[0]
         raise ConfigError(f"run_dir {run_dir!r} holds a run with {k}={saved.get(k)!r} (now {new.get(k)!r}); "

@@ -1,6 +1,6 @@
 """Plain-Python reference of every search variant: one Node object per node, one tree at a time.
 
-Slow and written to be read against REFERENCE.md §1-3. It draws from the numpy Generator in the engine's
+Slow and written to be read against docs/REFERENCES.md §1-3. It draws from the numpy Generator in the engine's
 documented order (root sample noise, root Dirichlet / Gumbel noise, tie seed, per-simulation action noise
 [B, D], final uniforms) and uses the same float64 arithmetic, so golden tests can demand identical results.
 ``model(b, parent_slot, action, child_slot) -> (value, value_prefix, policy_row)`` is called per tree.
@@ -350,7 +350,7 @@ def _visit_action(visits, train, temperature, u):
 
 
 def _considered_table(m, n):
-    """Sequential halving written out phase by phase (REFERENCE §3)."""
+    """Sequential halving written out phase by phase (docs/REFERENCES.md §3)."""
     if m == 1:
         return list(range(n))
     phases = math.ceil(math.log2(m))

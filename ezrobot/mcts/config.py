@@ -1,13 +1,13 @@
 """Search configuration (the ``search`` config group): an OmegaConf structured config.
 
-Defaults follow REFERENCE.md §1-3: EfficientZero pUCT constants (c1 = 1.25, c2 = 19652, Dirichlet 0.3 /
+Defaults follow docs/REFERENCES.md §1-3: EfficientZero pUCT constants (c1 = 1.25, c2 = 19652, Dirichlet 0.3 /
 0.25, value-prefix horizon 5, min-max floor 0.01) and the EfficientZero V2 Gumbel / continuous settings
 (K = 16 root samples of which 12 come from a sigma x 3 proposal during training, 2 samples at interior
 nodes, c_visit = 50, c_scale = 0.1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VARIANTS = ("puct", "gumbel")
 
@@ -16,7 +16,7 @@ VARIANTS = ("puct", "gumbel")
 class SearchConfig:
     """Tree search settings. Continuous action spaces use the sampled version of either variant."""
 
-    variant: str = "puct"
+    variant: str = field(default="puct", metadata={"choices": VARIANTS})  # validated with the schema's choices
     """``puct`` (EfficientZero pUCT / Sampled MuZero) or ``gumbel`` (Gumbel MuZero / EZ-V2 search)."""
     num_simulations: int = 50
     """N: simulations per search; simulation s creates tree node (and latent slot) s + 1."""
@@ -62,8 +62,6 @@ class SearchConfig:
         Raises:
             ValueError: naming the bad field, its value and what is allowed.
         """
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant={self.variant!r} is not allowed; choose one of {', '.join(VARIANTS)}")
         positive_ints = ("num_simulations", "num_sampled_actions", "num_sampled_actions_interior",
                          "gumbel_top_m", "value_prefix_horizon")
         for name in positive_ints:
