@@ -15,8 +15,8 @@ import numpy as np
 
 from ezrobot.replay.trajectory import Trajectory
 
-__all__ = ["TargetSettings", "Targets", "build_targets", "td_horizons", "nstep_window", "nstep_bootstrap", "value_prefix_targets",
-           "dynamic_td_steps", "nstep_value_targets", "mixed_value_targets", "visit_policy_targets"]
+__all__ = ["TargetSettings", "Targets", "build_targets", "td_horizons", "nstep_window", "nstep_bootstrap",
+           "value_prefix_targets", "dynamic_td_steps", "nstep_value_targets", "mixed_value_targets", "visit_policy_targets"]
 
 
 @dataclass(frozen=True)

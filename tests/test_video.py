@@ -253,3 +253,22 @@ def test_registered_task_renders_overlayed_rollout(task):
     assert len(rec.frames) == rec.length + 1 and rec.length >= 1
     assert all(f.shape == (64, 64 + panel_width(64), 3) and f.dtype == np.uint8 for f in rec.frames)
     assert set(spec.reward_terms) <= set(rec.infos[1].reward_terms)
+
+
+# ------------------------------------------------------------------------------------- evaluation videos
+def test_eval_video_renders_the_first_evaluation_episode(tmp_path):
+    """``eval.video=true``: the trainer's evaluator is given an ``EvalVideoRecorder``, which writes
+    ``videos/eval_<env steps>.mp4`` of the first evaluation episode; without it no video is written."""
+    from ezrobot.commands.train import main as train_command
+
+    tiny = ["experiment=dmc_proprio", "task=dmc/cartpole-swingup", "train.start_transitions=60",
+            "train.batch_size=16", "search.num_simulations=4", "eval.episodes=1", "eval.interval=200",
+            "log.progress=false", "replay.capacity=2000", "train.replay_ratio=0.25", "env_steps=200",
+            "env.max_episode_steps=30"]
+    assert train_command([*tiny, "eval.video=true", f"run_dir={tmp_path / 'a'}"]) == 0
+    videos = sorted(os.listdir(tmp_path / "a" / "videos"))
+    assert videos == ["eval_000000200.mp4"]
+    frames = _mp4_frames(tmp_path / "a" / "videos" / videos[0])
+    assert len(frames) == 31  # 30 agent steps and the reset frame
+    assert train_command([*tiny, f"run_dir={tmp_path / 'b'}"]) == 0
+    assert not (tmp_path / "b" / "videos").exists()
