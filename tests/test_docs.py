@@ -375,6 +375,31 @@ def test_architecture_module_paths_in_text_exist():
     assert not missing, f"docs/ARCHITECTURE.md names files that do not exist: {missing}"
 
 
+def test_architecture_diagram_names_resolve():
+    """Paths (`mcts/slots.LatentPool`, `commands/train.py`, `nets/`) and dotted names
+    (`reanalyze.Reanalyzer.make_batch`) on the page's diagrams and text name real folders, modules, classes
+    and functions."""
+    text = _read("docs", "ARCHITECTURE.md")
+    missing = []
+    folders = "commands|mcts|nets|replay|bench|envs|tasks|configs"
+    for path in set(re.findall(rf"(?<![\w/])((?:{folders})/[\w/]*(?:\.[A-Za-z_]\w*)*)", text)):
+        module, _, names = path.partition(".")
+        if names == "py":
+            names = ""
+        module = module.rstrip("/")
+        is_dir = any(os.path.isdir(os.path.join(REPO, r, module)) for r in ("", "ezrobot"))
+        if is_dir and not names:
+            continue
+        if not any(os.path.isfile(os.path.join(REPO, r, module + ".py")) for r in ("", "ezrobot")):
+            missing.append(path)
+        elif names and not _resolves(module.replace("/", ".") + "." + names):
+            missing.append(path)
+    for dotted in set(re.findall(r"(?<![\w/.])([a-z_]+(?:\.[A-Za-z_]\w*)+)", text)):
+        if not dotted.endswith((".py", ".md", ".yaml", ".jsonl", ".csv")) and not _resolves(dotted):
+            missing.append(dotted)
+    assert not missing, f"docs/ARCHITECTURE.md names code that does not exist: {sorted(missing)}"
+
+
 # -------------------------------------------------------------------------------------------- all the docs
 @pytest.mark.parametrize("path", _doc_paths())
 def test_relative_links_point_to_files(path):
