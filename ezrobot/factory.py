@@ -62,7 +62,7 @@ class Parts:
         selfplay_model: Frozen copy searched by self-play, refreshed every ``train.selfplay_update_interval``.
         agent: Runs the batched tree search with any of the three networks.
         evaluator: Deterministic evaluation (and evaluation videos).
-        rng: Generator of the self-play searches.
+        selfplay_rng: Generator of the self-play searches.
     """
 
     cfg: Config
@@ -74,7 +74,7 @@ class Parts:
     selfplay_model: EfficientZeroNet
     agent: SearchAgent
     evaluator: Evaluator
-    rng: np.random.Generator
+    selfplay_rng: np.random.Generator
 
     @property
     def param_count(self) -> int:
@@ -119,7 +119,7 @@ def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[P
     agent = SearchAgent(cfg.search, spec.action_type == "continuous", spec.discount, device)
     evaluator = Evaluator(cfg, spec, agent, video_recorder)
     parts = Parts(cfg, device, spec, derived, model, frozen_copy(model), frozen_copy(model), agent, evaluator,
-                  rng=np.random.default_rng(cfg.seed))
+                  selfplay_rng=np.random.default_rng(cfg.seed))
     return parts, env
 
 

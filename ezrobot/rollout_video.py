@@ -4,8 +4,8 @@ Typical use (what ``ezrobot video`` does)::
 
     env, spec = make_env("dmc/cartpole-swingup", EnvConfig(), seed=0, train=False)
     policy_fn = random_policy(spec, np.random.default_rng(0))
-    frames = record_rollouts(env, policy_fn, episodes=2, cameras=[0, 1], size=(240, 320), seed=0)
-    write_video([f for episode in frames for f in episode], "out.mp4", fps=30, format="mp4")
+    episodes = record_rollouts(env, policy_fn, episodes=2, cameras=[0, 1], size=(240, 320), seed=0)
+    write_video([f for episode in episodes for f in episode.frames], "out.mp4", fps=30, format="mp4")
 
 ``policy_fn(obs) -> (action, extras)``; ``extras`` may hold ``"value"`` (float), ``"visit_probs"`` (``[K]``,
 or ``"visit_counts"``, normalised here) and ``"sampled_actions"`` (``[K, D]``, continuous control). An
@@ -247,8 +247,8 @@ def record_episode(env, policy_fn: PolicyFn, cameras: Sequence[Camera] = (None,)
 
 def record_rollouts(env, policy_fn: PolicyFn, episodes: int, cameras: Sequence[Camera] = (None,), *,
                     size: Tuple[int, int] = (240, 320), overlays: bool = True, seed: int = 0,
-                    max_steps: Optional[int] = None) -> List[List[np.ndarray]]:
-    """Record ``episodes`` episodes (episode i reset with ``seed + i``); returns each episode's frames.
+                    max_steps: Optional[int] = None) -> List[EpisodeRecording]:
+    """Record ``episodes`` episodes (episode i reset with ``seed + i``); returns each episode's recording.
 
     See :func:`record_episode` for the arguments. Every frame of every episode has the same shape
     ``[H, len(cameras) * W (+ panel_width(H)), 3]``.
@@ -256,7 +256,7 @@ def record_rollouts(env, policy_fn: PolicyFn, episodes: int, cameras: Sequence[C
     if episodes <= 0:
         raise ValueError(f"episodes {episodes} must be a positive integer")
     return [record_episode(env, policy_fn, cameras, size=size, overlays=overlays, seed=seed + i,
-                           max_steps=max_steps).frames for i in range(episodes)]
+                           max_steps=max_steps) for i in range(episodes)]
 
 
 def _check_size(size: Tuple[int, int]) -> Tuple[int, int]:

@@ -138,7 +138,8 @@ class Trainer:
         """One agent step in every training environment (random actions until ``train.start_transitions``)."""
         learning = self.c.agent_steps >= self.cfg.train.start_transitions
         if learning:
-            act = self.p.agent.actor(self.p.selfplay_model, self.p.rng, train=True, temperature=self._temperature())
+            act = self.p.agent.actor(self.p.selfplay_model, self.p.selfplay_rng, train=True,
+                                     temperature=self._temperature())
         else:
             act = self.t.random_actor
         env_steps, finished = self.t.selfplay.step(act)

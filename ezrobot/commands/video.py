@@ -10,7 +10,7 @@ import numpy as np
 
 from ezrobot.envs import EnvConfig, make_env
 from ezrobot.envs.spec import Env
-from ezrobot.rollout_video import PolicyFn, SearchPolicy, parse_cameras, random_policy, record_episode
+from ezrobot.rollout_video import PolicyFn, SearchPolicy, parse_cameras, random_policy, record_rollouts
 from ezrobot.runs import load_run
 from ezrobot.usage import UsageError, parse_bool, parse_int, parse_kv, parse_size
 from ezrobot.video_writer import write_video
@@ -60,17 +60,12 @@ def main(args: List[str]) -> int:
     max_steps = parse_int(kv["max_steps"], "max_steps") if "max_steps" in kv else None
     cameras = parse_cameras(kv.get("camera", ""))
     env, policy, default_out = policy_and_env(kv, seed)
-    frames: List[np.ndarray] = []
-    returns = []
     try:
-        for i in range(episodes):
-            rec = record_episode(env, policy, cameras, size=size, overlays=overlays, seed=seed + i,
-                                 max_steps=max_steps)
-            frames.extend(rec.frames)
-            returns.append(rec.episode_return)
+        recordings = record_rollouts(env, policy, episodes, cameras, size=size, overlays=overlays, seed=seed,
+                                     max_steps=max_steps)
     finally:
         env.close()
-    out = kv.get("out", f"{default_out}.{fmt}")
-    path = write_video(frames, out, fps=fps, format=fmt)
-    print(f"wrote {path} ({len(frames)} frames, returns {[round(r, 2) for r in returns]})")
+    frames = [frame for rec in recordings for frame in rec.frames]
+    path = write_video(frames, kv.get("out", f"{default_out}.{fmt}"), fps=fps, format=fmt)
+    print(f"wrote {path} ({len(frames)} frames, returns {[round(rec.episode_return, 2) for rec in recordings]})")
     return 0
