@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import List, Sequence
 
+from ezrobot.commands import COMMANDS
 from ezrobot.usage import UsageError
 
 USAGE = """usage: ezrobot <command> [args]
@@ -41,7 +42,7 @@ def _dispatch(argv: List[str]) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
-    if command in ("train", "eval", "video", "tasks", "bench"):
+    if command in COMMANDS:
         from ezrobot.envs.rendering import select_backend
         select_backend(strict=False)  # choose MUJOCO_GL before anything imports dm_control
     if command == "train":
@@ -59,7 +60,7 @@ def _dispatch(argv: List[str]) -> int:
     if command == "tasks":
         from ezrobot.commands import tasks
         return tasks.main(rest)
-    raise UsageError(f"unknown command {command!r}; choose one of train, eval, video, bench, tasks")
+    raise UsageError(f"unknown command {command!r}; choose one of {', '.join(COMMANDS)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

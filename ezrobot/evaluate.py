@@ -9,16 +9,16 @@ import torch
 from ezrobot.agent import SearchAgent
 from ezrobot.config import Config
 from ezrobot.envs import make_env
-from ezrobot.envs.spec import EnvSpec
+from ezrobot.envs.spec import Env, EnvSpec
 from ezrobot.selfplay import EpisodeTracker
-from ezrobot.types import EpisodeStats
+from ezrobot.types import ActOutput, EpisodeStats
 
 VideoRecorder = Callable[[SearchAgent, torch.nn.Module, int, int], str]
 """``(agent, model, env_steps, seed) -> path``: renders one evaluation episode (see
 ``ezrobot.rollout_video.EvalVideoRecorder``)."""
 
 
-def run_episodes(envs: Sequence, act_fn: Callable, seed: int, action_repeat: int,
+def run_episodes(envs: Sequence[Env], act_fn: Callable[[np.ndarray], ActOutput], seed: int, action_repeat: int,
                  on_step: Callable | None = None) -> List[EpisodeStats]:
     """Play one episode in each env (env i reset with ``seed + i``) until all have ended.
 
