@@ -400,6 +400,59 @@ def test_architecture_diagram_names_resolve():
     assert not missing, f"docs/ARCHITECTURE.md names code that does not exist: {sorted(missing)}"
 
 
+def _md_tables(text: str):
+    """Every Markdown table of ``text`` as (header cells, rows of cells)."""
+    tables = []
+    for block in re.findall(r"((?:^\|.*\|\n)+)", text, re.M):
+        lines = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.strip().splitlines()]
+        if len(lines) > 2 and set("".join(lines[1])) <= set("-: "):
+            tables.append((lines[0], lines[2:]))
+    return tables
+
+
+def _number(cell: str):
+    cell = cell.strip().lstrip("~").replace(",", "")
+    return None if cell in ("", "–", "-", "—") else float(cell)
+
+
+def test_references_tables_match_the_published_data():
+    """docs/REFERENCES.md and ezrobot/bench/published.py hold the same published numbers."""
+    from ezrobot.bench import published
+
+    page = _read("docs", "REFERENCES.md")
+    tables = _md_tables(page)
+
+    def table_with(*header):
+        found = [t for t in tables if all(h in t[0] for h in header)]
+        assert len(found) == 1, f"docs/REFERENCES.md: expected one table with columns {header}"
+        return found[0]
+
+    head, rows = table_with("game", *published.ATARI_COLUMNS)
+    assert sorted(r[0] for r in rows) == sorted(published.ATARI_GAMES)
+    for row in rows:
+        for column in published.ATARI_COLUMNS:
+            assert _number(row[head.index(column)]) == published.ATARI100K[row[0]][column], (row[0], column)
+
+    head, rows = table_with("task", "TD-MPC2", "DreamerV3", "SAC")
+    assert {r[0] for r in rows} == set(published.DMC_PROPRIO_200K_ENV)
+    for row in rows:
+        for method, value in published.DMC_PROPRIO_200K_ENV[row[0]].items():
+            assert _number(row[head.index(method)]) == value, (row[0], method)
+
+    head, rows = table_with("task", "proprio", "vision")
+    ez = {r[0]: (_number(r[head.index("proprio")]), _number(r[head.index("vision")])) for r in rows}
+    for task, scores in published.DMC_PROPRIO.items():
+        assert ez[task][0] == scores["EZ-V2"], task
+    for task, scores in published.DMC_PIXELS.items():
+        assert ez[task][1] == scores["EZ-V2@200k"], task
+
+    head, rows = table_with("method", *published.PIXEL_TASKS)
+    by_method = {r[0]: r for r in rows}
+    for method in ("CURL", "DrQ"):
+        for task in published.PIXEL_TASKS:
+            assert _number(by_method[method][head.index(task)]) == published.DMC_PIXELS[task][method], (method, task)
+
+
 # -------------------------------------------------------------------------------------------- all the docs
 @pytest.mark.parametrize("path", _doc_paths())
 def test_relative_links_point_to_files(path):
