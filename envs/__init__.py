@@ -11,9 +11,9 @@ import dataclasses
 import importlib
 from typing import Any, Tuple
 
-from .spec import EnvConfig, EnvError, EnvSpec
+from .spec import Env, EnvConfig, EnvError, EnvSpec
 
-__all__ = ["EnvConfig", "EnvError", "EnvSpec", "make_env", "SUITE_PREFIXES"]
+__all__ = ["Env", "EnvConfig", "EnvError", "EnvSpec", "make_env", "SUITE_PREFIXES"]
 
 SUITE_PREFIXES = ("gym", "atari", "dmc")
 """Task-id prefixes handled by suite adapters; ids without a prefix are registered tasks."""
@@ -21,7 +21,7 @@ TASK_DISCOUNT = 0.99
 """Discount per agent step for registered (reward-shaped) tasks."""
 
 
-def make_env(task: str, cfg: EnvConfig, *, seed: int, train: bool) -> Tuple[Any, EnvSpec]:
+def make_env(task: str, cfg: EnvConfig, *, seed: int, train: bool) -> Tuple[Env, EnvSpec]:
     """Builds one environment and its spec.
 
     Args:

@@ -10,9 +10,12 @@ rescaled to the space's bounds. Discount 0.997 (discrete actions) or 0.99 (conti
 """
 from __future__ import annotations
 
+import os
 from typing import Optional, Tuple
 
-import gymnasium as gym
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # classic-control renders through pygame (a dependency)
+
+import gymnasium as gym  # noqa: E402
 import numpy as np
 from gymnasium import spaces
 

@@ -19,14 +19,10 @@ import subprocess
 import sys
 from typing import Dict, Optional, Tuple
 
-from .spec import EnvError
+from .spec import ALLOWED_BACKENDS, RENDER_PRESETS, EnvError
 
-ALLOWED_BACKENDS = ("egl", "osmesa", "glfw")
-"""Values accepted for ``EnvConfig.mujoco_gl`` / ``$MUJOCO_GL``."""
 AUTO_BACKENDS = ("egl", "osmesa")
 """Backends tried, in order, when nothing is configured."""
-RENDER_PRESETS = ("default", "fast", "fast_aa")
-"""Values accepted for ``EnvConfig.render_preset``."""
 
 _PROBE_CODE = (
     "import mujoco\n"

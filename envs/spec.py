@@ -18,7 +18,16 @@ continuous spaces. ``info`` may hold ``"reward/<term>"`` floats (per agent step)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Any, Optional, Protocol, Tuple, Union
+
+from ezrobot.schema import choice
+
+OBS_TYPES = ("auto", "proprio", "pixels")
+"""Values of ``EnvConfig.obs_type``."""
+RENDER_PRESETS = ("default", "fast", "fast_aa")
+"""MuJoCo render presets (``EnvConfig.render_preset``; see ``rendering.apply_model_preset``)."""
+ALLOWED_BACKENDS = ("egl", "osmesa", "glfw")
+"""Values accepted for ``EnvConfig.mujoco_gl`` / ``$MUJOCO_GL``."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class EnvSpec:
 class EnvConfig:
     """Environment options (the ``env`` config group). 0 / empty means "the suite's default"."""
 
-    obs_type: str = "auto"
+    obs_type: str = choice("auto", OBS_TYPES)
     """Observation kind: ``auto`` (the suite's natural one), ``proprio`` (state vector) or ``pixels``."""
     image_size: int = 96
     """Square image side in pixels for pixel observations (DMC: 64, 84 or 96; Atari: 96)."""
@@ -87,7 +96,7 @@ class EnvConfig:
     0.99 for DMC, continuous gymnasium ids and registered tasks). Used by the search and by every value target."""
     camera: str = ""
     """Camera name or index for pixel observations and videos (empty: the suite's default camera)."""
-    render_preset: str = "default"
+    render_preset: str = choice("default", RENDER_PRESETS)
     """``default``, ``fast`` or ``fast_aa``: ``fast`` disables shadows, reflections and multisampling,
     ``fast_aa`` only shadows and reflections (CPU speed-ups; they change the pixels, so do not compare
     scores across presets)."""
@@ -108,9 +117,28 @@ class EnvConfig:
     gym_kwargs: dict = field(default_factory=dict)
     """Extra keyword arguments passed to ``gymnasium.make`` or the task's constructor. Add them one at a
     time: ``+env.gym_kwargs.delta_fraction=0.1``."""
-    mujoco_gl: str = ""
+    mujoco_gl: str = choice("", ("",) + ALLOWED_BACKENDS)
     """Rendering backend for MuJoCo (``egl``/``osmesa``; empty: ``$MUJOCO_GL`` or egl then osmesa)."""
 
 
 class EnvError(ValueError):
     """A user-facing environment error (bad task id, missing renderer...). The message is one line."""
+
+
+class Env(Protocol):
+    """The single-environment API every adapter implements (see the module docstring)."""
+
+    spec: EnvSpec
+
+    def reset(self, seed: Optional[int] = None) -> Tuple[Any, dict]:
+        """Start an episode: ``(obs, info)``."""
+
+    def step(self, action: Any) -> Tuple[Any, float, bool, bool, dict]:
+        """One agent step: ``(obs, reward, terminated, truncated, info)``."""
+
+    def render(self, camera: Union[str, int, None] = None, height: Optional[int] = None,
+               width: Optional[int] = None) -> Any:
+        """``[H, W, 3]`` uint8 image of the current state."""
+
+    def close(self) -> None:
+        """Release the simulator."""

@@ -1,8 +1,12 @@
-"""``ezrobot train|eval|video|bench|tasks``: thin entry points. User errors print one line and exit 2."""
+"""``ezrobot train|eval|video|bench|tasks``: the console entry point. It dispatches to ``ezrobot.commands``;
+user errors print one line and exit 2."""
 from __future__ import annotations
 
 import sys
-from typing import Dict, List, Sequence
+from typing import List, Sequence
+
+from ezrobot.commands import COMMANDS
+from ezrobot.usage import UsageError
 
 USAGE = """usage: ezrobot <command> [args]
 
@@ -18,25 +22,6 @@ commands:
                                list the registered reward-shaped tasks
 
 `ezrobot train --help` lists every config field with its default."""
-
-
-class UsageError(ValueError):
-    """Bad command-line usage (one line)."""
-
-
-def parse_kv(args: Sequence[str], allowed: Dict[str, str]) -> Dict[str, str]:
-    """Parse ``key=value`` arguments; ``allowed`` maps each key to a short description."""
-    out: Dict[str, str] = {}
-    for arg in args:
-        if "=" not in arg:
-            raise UsageError(f"argument {arg!r} must be key=value; allowed keys: {', '.join(allowed)}")
-        key, value = arg.split("=", 1)
-        if key not in allowed:
-            from ezrobot.config import suggest
-
-            raise UsageError(f"unknown argument {key!r}{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
-        out[key] = value
-    return out
 
 
 def _user_errors() -> tuple:
@@ -57,25 +42,25 @@ def _dispatch(argv: List[str]) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
-    if command in ("train", "eval", "video", "tasks", "bench"):
+    if command in COMMANDS:
         from ezrobot.envs.rendering import select_backend
         select_backend(strict=False)  # choose MUJOCO_GL before anything imports dm_control
     if command == "train":
-        from ezrobot.app import train_command
-        return train_command(rest)
+        from ezrobot.commands import train
+        return train.main(rest)
     if command == "eval":
-        from ezrobot.app import eval_command
-        return eval_command(rest)
+        from ezrobot.commands import eval as eval_command
+        return eval_command.main(rest)
     if command == "video":
-        from ezrobot.app import video_command
-        return video_command(rest)
+        from ezrobot.commands import video
+        return video.main(rest)
     if command == "bench":
-        from ezrobot.bench import bench_command
-        return bench_command(rest)
+        from ezrobot.commands import bench
+        return bench.main(rest)
     if command == "tasks":
-        from ezrobot.tasks_cli import main as tasks_main
-        return tasks_main(rest)
-    raise UsageError(f"unknown command {command!r}; choose one of train, eval, video, bench, tasks")
+        from ezrobot.commands import tasks
+        return tasks.main(rest)
+    raise UsageError(f"unknown command {command!r}; choose one of {', '.join(COMMANDS)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,6 @@ from others (total updates, the off-policy horizon's T, schedules in updates) ar
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,11 +16,20 @@ from typing import List, Optional
 from ezrobot.envs.spec import EnvConfig
 from ezrobot.mcts.config import SearchConfig
 from ezrobot.nets.config import ModelConfig
-from ezrobot.replay import ReplayConfig
+from ezrobot.replay.config import ReplayConfig
+from ezrobot.schema import check_choices, choice
 
 
 class ConfigError(ValueError):
     """A user-facing configuration error. Its message is one line naming the field and what is allowed."""
+
+
+REMOVED_FIELDS = {
+    "train.compile": "it was read nowhere (no torch.compile path exists)",
+    "search.use_value_prefix": "the search takes it from the model; set model.use_value_prefix",
+}
+"""Fields of earlier versions: overriding one is an error that says why; saved run configs that still hold
+them load (the value is dropped) and resume."""
 
 
 @dataclass
@@ -40,7 +48,7 @@ class TrainConfig:
     it: the same targets, a fraction of the forward passes."""
     dynamic_td: bool = True
     """EfficientZero off-policy correction: horizon clip(td_steps - floor(age / (0.3 T)), 1, td_steps)."""
-    value_target: str = "td"
+    value_target: str = choice("td", ("td", "mixed"))
     """``td``: n-step targets from the target network; ``mixed``: EZ-V2 SVE for old data (see below)."""
     mixed_value_t1: int = 40_000
     """``mixed`` only: plain TD targets during the first T1 updates."""
@@ -68,7 +76,7 @@ class TrainConfig:
     """lambda_p: weight of the policy loss."""
     consistency_loss_coeff: float = 2.0
     """lambda_c: weight of the SimSiam temporal-consistency loss (0 disables it)."""
-    consistency_target: str = "online"
+    consistency_target: str = choice("online", ("online", "target"))
     """Network whose stop-gradient projection of the real next observation is the consistency target:
     ``online`` (EfficientZero) or ``target`` (the target network, a copy that lags by up to
     ``target_update_interval`` updates, as SPR's and BYOL's target encoders: the online encoder cannot pull
@@ -83,7 +91,7 @@ class TrainConfig:
     """Target standard deviation over the batch of each root latent entry (latents lie in [0, 1])."""
     entropy_coeff: float = 0.0
     """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
-    policy_loss: str = "auto"
+    policy_loss: str = choice("auto", ("auto", "ce", "best"))
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
     actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
@@ -102,15 +110,13 @@ class TrainConfig:
     (CUDA or CPU)."""
     channels_last: bool = False
     """channels_last memory format for conv nets."""
-    compile: bool = False
-    """torch.compile the model's forward functions (CUDA recommended)."""
 
 
 @dataclass
 class OptimConfig:
     """Optimiser and learning-rate schedule (the ``optim`` group)."""
 
-    optimizer: str = "sgd"
+    optimizer: str = choice("sgd", ("sgd", "adamw", "adam"))
     """``sgd`` (paper), ``adamw`` or ``adam``."""
     lr: float = 0.2
     """Peak learning rate."""
@@ -186,12 +192,6 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
 
-_CHOICES = {
-    "train.value_target": ("td", "mixed"),
-    "train.policy_loss": ("auto", "ce", "best"),
-    "train.consistency_target": ("online", "target"),
-    "optim.optimizer": ("sgd", "adamw", "adam"),
-}
 _POSITIVE = (
     "env_steps", "train.batch_size", "train.unroll_steps", "train.td_steps", "train.num_envs",
     "eval.episodes", "eval.interval", "log.checkpoint_interval", "optim.lr", "replay.capacity",
@@ -216,10 +216,10 @@ def validate(cfg: Config) -> None:
     Raises:
         ConfigError: naming the first bad field, its value and what is allowed.
     """
-    for key, allowed in _CHOICES.items():
-        value = _get(cfg, key)
-        if value not in allowed:
-            raise ConfigError(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+    try:
+        check_choices(cfg)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     for key in _POSITIVE:
         if not _get(cfg, key) > 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
@@ -280,8 +280,3 @@ def derive(cfg: Config, action_repeat: int) -> Derived:
     temps = tuple(int(m * total_updates) for m in cfg.train.temperature_milestones)
     return Derived(agent_steps, max(1, total_updates), agent_steps, temps)
 
-
-def suggest(value: str, allowed) -> str:
-    """``" (did you mean X?)"`` for a close match, else an empty string."""
-    close = difflib.get_close_matches(value, list(allowed), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""

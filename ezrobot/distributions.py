@@ -1,4 +1,4 @@
-"""Tanh-squashed diagonal Gaussian policy with the EfficientZero V2 parameterisation (REFERENCE §3).
+"""Tanh-squashed diagonal Gaussian policy with the EfficientZero V2 parameterisation (docs/REFERENCES.md §3).
 
 The policy head emits ``[*B, 2D]``: the first D numbers x_mu give the mean mu = 5 tanh(x_mu / 5), the last D
 numbers x_sigma give the standard deviation sigma = softplus(x_sigma + 1) + 0.1. Actions are

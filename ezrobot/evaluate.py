@@ -1,15 +1,24 @@
 """Deterministic evaluation: N episodes run in parallel, one batched search per step (no noise)."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 
+from ezrobot.agent import SearchAgent
+from ezrobot.config import Config
+from ezrobot.envs import make_env
+from ezrobot.envs.spec import Env, EnvSpec
 from ezrobot.selfplay import EpisodeTracker
-from ezrobot.types import EpisodeStats
+from ezrobot.types import ActOutput, EpisodeStats
+
+VideoRecorder = Callable[[SearchAgent, torch.nn.Module, int, int], str]
+"""``(agent, model, env_steps, seed) -> path``: renders one evaluation episode (see
+``ezrobot.rollout_video.EvalVideoRecorder``)."""
 
 
-def run_episodes(envs: Sequence, act_fn: Callable, seed: int, action_repeat: int,
+def run_episodes(envs: Sequence[Env], act_fn: Callable[[np.ndarray], ActOutput], seed: int, action_repeat: int,
                  on_step: Callable | None = None) -> List[EpisodeStats]:
     """Play one episode in each env (env i reset with ``seed + i``) until all have ended.
 
@@ -58,3 +67,41 @@ def summarize(episodes: List[EpisodeStats], prefix: str = "eval") -> Dict[str, f
     if episodes and episodes[0].success is not None:
         out[f"{prefix}_success_rate"] = float(np.mean([bool(e.success) for e in episodes]))
     return out
+
+
+class Evaluator:
+    """Deterministic evaluation of a run's model on fresh evaluation environments.
+
+    Args:
+        cfg: The run configuration (task, env settings, ``eval`` group, seed).
+        spec: The environments' ``EnvSpec``.
+        agent: The search agent.
+        video_recorder: Called after each periodic evaluation to render its first episode, or None.
+    """
+
+    def __init__(self, cfg: Config, spec: EnvSpec, agent: SearchAgent,
+                 video_recorder: Optional[VideoRecorder] = None):
+        self.cfg, self.spec, self.agent, self.video_recorder = cfg, spec, agent, video_recorder
+
+    def episodes(self, model: torch.nn.Module, episodes: int, seed: int,
+                 on_step: Optional[Callable] = None) -> Dict[str, float]:
+        """Evaluate ``model`` over ``episodes`` parallel episodes (env i reset with ``seed + i``)."""
+        was_training = model.training
+        model.eval()
+        envs = [make_env(self.cfg.task, self.cfg.env, seed=seed + i, train=False)[0] for i in range(episodes)]
+        try:
+            act = self.agent.actor(model, np.random.default_rng(seed), train=False)
+            stats = run_episodes(envs, act, seed, self.spec.action_repeat, on_step=on_step)
+        finally:
+            for env in envs:
+                env.close()
+            model.train(was_training)
+        return summarize(stats)
+
+    def __call__(self, model: torch.nn.Module, env_steps: int) -> Dict[str, float]:
+        """The trainer's periodic evaluation (fixed seeds; a video of the first episode with a recorder)."""
+        seed = 10_000 + self.cfg.seed
+        stats = self.episodes(model, self.cfg.eval.episodes, seed)
+        if self.video_recorder is not None:
+            self.video_recorder(self.agent, model, env_steps, seed)
+        return stats

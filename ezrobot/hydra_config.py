@@ -10,7 +10,9 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from ezrobot.config import Config, ConfigError, default_run_dir, suggest, validate
+from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, default_run_dir, validate
+from ezrobot.schema import describe
+from ezrobot.usage import suggest
 
 _REGISTERED = False
 
@@ -33,6 +35,9 @@ def _check_overrides(overrides: Sequence[str]) -> None:
         if "=" not in item:
             raise ConfigError(f"argument {item!r} is not an override; use key=value (e.g. seed=1)")
         key, value = item.split("=", 1)
+        if key.lstrip("+~") in REMOVED_FIELDS:
+            name = key.lstrip("+~")
+            raise ConfigError(f"{name} was removed: {REMOVED_FIELDS[name]}")
         if key.lstrip("+~") == "experiment" and value not in experiments():
             raise ConfigError(
                 f"experiment={value!r} is not a preset{suggest(value, experiments())}; "
@@ -108,25 +113,17 @@ def from_yaml(text: str) -> Config:
     _register()
     schema = OmegaConf.structured(Config)
     try:
-        merged = OmegaConf.merge(schema, OmegaConf.create(text))
+        saved = OmegaConf.create(text)
+        for dotted in REMOVED_FIELDS:  # written by earlier versions
+            group, name = dotted.split(".")
+            if group in saved and name in saved[group]:
+                saved[group].pop(name)
+        merged = OmegaConf.merge(schema, saved)
         return OmegaConf.to_object(merged)
     except Exception as err:
         raise ConfigError(f"saved config does not match the schema: {_one_line(err)}") from None
 
 
 def schema_help() -> str:
-    """Every field with its default and docstring, for ``--help``."""
-    import dataclasses
-
-    lines = []
-
-    def walk(obj, prefix: str) -> None:
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if dataclasses.is_dataclass(value):
-                walk(value, f"{prefix}{f.name}.")
-            else:
-                lines.append(f"  {prefix}{f.name}={value!r}")
-
-    walk(Config(), "")
-    return "\n".join(lines)
+    """Every field with its default, its choices and its docstring, for ``ezrobot train --help``."""
+    return "\n".join(describe(Config()))

@@ -13,7 +13,6 @@ Implementation details (numbers refer to docs/IMPLEMENTATION.md):
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Dict, Tuple
 
 import numpy as np
@@ -23,6 +22,7 @@ from ezrobot import losses
 from ezrobot.config import Config
 from ezrobot.distributions import SquashedGaussian
 from ezrobot.nets import scale_gradient
+from ezrobot.precision import bf16_autocast
 from ezrobot.types import TrainBatch
 
 
@@ -34,13 +34,6 @@ def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer
     if o.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-
-
-def bf16_autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on ``device`` when ``enabled`` (``train.bf16``), else a no-op context."""
-    if enabled:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def lr_at(step: int, cfg: Config) -> float:

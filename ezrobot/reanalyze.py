@@ -1,6 +1,7 @@
 """Reanalyze: turn sampled replay positions into a learner batch with fresh targets.
 
-Implementation details (EfficientZero §1, EZ-V2 §3 of ../shared/REFERENCE.md):
+Implementation details (EfficientZero §1, EZ-V2 §3 of docs/REFERENCES.md); the target arithmetic is
+``ezrobot.targets.build_targets``:
 1. Value targets z_t = Σ_{i<l} γ^i r_{t+i} + γ^l V_target(o_{t+l}) from the target network, with the
    off-policy-corrected horizon l = clip(n − ⌊age / (0.3 T)⌋, 1, n) when ``train.dynamic_td`` is on.
 2. Policy targets: a fresh search with the target network (root noise on, as in the paper) for the first
@@ -22,7 +23,13 @@ import numpy as np
 import torch
 
 from ezrobot import targets
-from ezrobot.learner import bf16_autocast
+from ezrobot.agent import SearchAgent
+from ezrobot.config import Config, Derived
+from ezrobot.envs.spec import EnvSpec
+from ezrobot.nets import EfficientZeroNet
+from ezrobot.precision import bf16_autocast
+from ezrobot.replay.buffer import Replay
+from ezrobot.replay.trajectory import Trajectory
 from ezrobot.types import TrainBatch
 
 
@@ -61,11 +68,18 @@ class Reanalyzer:
         device: Learner device.
     """
 
-    def __init__(self, cfg, spec, derived, replay, target_model, agent, device: torch.device):
+    def __init__(self, cfg: Config, spec: EnvSpec, derived: Derived, replay: Replay, target_model: EfficientZeroNet,
+                 agent: SearchAgent, device: torch.device):
         self.cfg, self.spec, self.derived = cfg, spec, derived
         self.replay, self.target_model, self.agent, self.device = replay, target_model, agent, device
         self.continuous = spec.action_type == "continuous"
         self.cache = BootstrapValueCache(replay.capacity) if cfg.train.cache_bootstrap_values else None
+        t = cfg.train
+        self.settings = targets.TargetSettings(
+            discount=spec.discount, td_steps=t.td_steps, dynamic_td=t.dynamic_td, td_horizon_T=derived.td_horizon_T,
+            mixed=t.value_target == "mixed", mixed_value_t1=t.mixed_value_t1, mixed_value_t2=t.mixed_value_t2,
+            use_value_prefix=bool(target_model.use_value_prefix),
+            value_prefix_horizon=cfg.search.value_prefix_horizon)
         self._lookups = self._hits = 0
 
     def target_changed(self) -> None:
@@ -106,13 +120,12 @@ class Reanalyzer:
         out[mask] = self.cache.values[pos]
         return out
 
-    def _horizons(self, positions: np.ndarray) -> np.ndarray:
-        t = self.cfg.train
-        if not t.dynamic_td or t.value_target == "mixed":
-            return np.full(len(positions), t.td_steps, np.int64)
-        return targets.dynamic_td_steps(self.replay.ages(positions), t.td_steps, self.derived.td_horizon_T)
+    def bootstrap_values(self, positions: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Target-network values of the stacked observations at ring ``positions [B, K+1]`` where ``mask``, 0
+        elsewhere (the :data:`ezrobot.targets.BootstrapValues` of :func:`ezrobot.targets.build_targets`)."""
+        return self._values(self.replay.stacked_obs(positions), positions, mask)
 
-    def _research(self, sample, rows: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+    def _research(self, sample: Trajectory, rows: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
         """Search the first ``rows`` samples at every searched step; returns targets for those entries."""
         mask = sample.policy_mask[:rows]
         obs = sample.obs[:rows][mask]
@@ -123,16 +136,13 @@ class Reanalyzer:
     @torch.no_grad()
     def make_batch(self, positions: np.ndarray, weights: np.ndarray, train_step: int,
                    rng: np.random.Generator) -> Tuple[TrainBatch, Dict[str, float]]:
-        """Gather trajectories at ``positions`` and compute every target.
+        """Gather trajectories at ``positions``, re-search the policy targets and build every target.
 
         Returns:
             ``(batch, metrics)``.
         """
         cfg = self.cfg.train
-        sample = self.replay.gather(positions, self._horizons(positions), self.spec.discount, rng)
-        boot_values = self._values(sample.bootstrap_obs, sample.bootstrap_positions, sample.bootstrap_discount > 0)
-        value = targets.nstep_value_targets(sample.nstep_return, sample.bootstrap_discount, boot_values,
-                                            sample.obs_mask)
+        sample = self.replay.gather(positions, rng)
         policy = sample.policies.astype(np.float32)
         sampled = sample.sampled_actions
         b = len(positions)
@@ -140,6 +150,7 @@ class Reanalyzer:
         best = None
         if self.continuous:
             best = np.take_along_axis(sampled, policy.argmax(-1)[..., None, None], axis=2)[:, :, 0]
+        search_values = None
         if rows > 0 and sample.policy_mask[:rows].any():
             fresh = self._research(sample, rows, rng)
             m = fresh["mask"]
@@ -148,31 +159,23 @@ class Reanalyzer:
             if self.continuous:
                 sampled[:rows][m] = fresh["sampled"]
                 best[:rows][m] = fresh["action"]
-            if cfg.value_target == "mixed":
-                sve = np.zeros_like(value)
-                sve[:rows][m] = fresh["sve"]
-                value = targets.mixed_value_targets(value, sve, sample.policy_mask, sample.ages, train_step,
-                                                    cfg.mixed_value_t1, cfg.mixed_value_t2)
-        if self.target_model.use_value_prefix:
-            prefix = targets.value_prefix_targets(sample.rewards, self.cfg.search.value_prefix_horizon)
-        else:
-            prefix = sample.rewards
-        absorbing = sample.terminated[:, None]
-        value_mask = sample.obs_mask | absorbing
-        reward_mask = sample.action_mask | absorbing
+            if self.settings.mixed:
+                search_values = np.zeros(sample.obs_mask.shape, np.float32)
+                search_values[:rows][m] = fresh["sve"]
+        tg = targets.build_targets(sample, self.settings, train_step, self.bootstrap_values, search_values)
         batch = TrainBatch(
             obs=self._tensor(sample.obs), actions=self._tensor(sample.actions),
-            weights=self._tensor(weights, torch.float32), value_prefix=self._tensor(prefix, torch.float32),
-            value=self._tensor(value, torch.float32), policy=self._tensor(policy, torch.float32),
+            weights=self._tensor(weights, torch.float32), value_prefix=self._tensor(tg.value_prefix, torch.float32),
+            value=self._tensor(tg.value, torch.float32), policy=self._tensor(policy, torch.float32),
             obs_mask=self._tensor(sample.obs_mask, torch.float32),
             policy_mask=self._tensor(sample.policy_mask, torch.float32),
             action_mask=self._tensor(sample.action_mask, torch.float32),
-            value_mask=self._tensor(value_mask, torch.float32),
-            reward_mask=self._tensor(reward_mask, torch.float32),
+            value_mask=self._tensor(tg.value_mask, torch.float32),
+            reward_mask=self._tensor(tg.reward_mask, torch.float32),
             sampled_actions=None if sampled is None else self._tensor(sampled, torch.float32),
             best_action=None if best is None else self._tensor(best, torch.float32))
-        metrics = {"reanalyze/value_target_mean": float(value[sample.obs_mask].mean()),
-                   "reanalyze/td_horizon_mean": float(sample.td_horizons.mean())}
+        metrics = {"reanalyze/value_target_mean": float(tg.value[sample.obs_mask].mean()),
+                   "reanalyze/td_horizon_mean": float(tg.td_horizons.mean())}
         if self.cache is not None:
             metrics["reanalyze/value_cache_hit_rate"] = self._hits / max(1, self._lookups)
         return batch, metrics

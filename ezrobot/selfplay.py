@@ -6,29 +6,11 @@ inside a Ray actor unchanged (its inputs and outputs are plain arrays and datacl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 
-from ezrobot.types import EpisodeStats
-
-
-@dataclass
-class ActOutput:
-    """What the actor needs from the policy for E observations.
-
-    Attributes:
-        actions: ``[E]`` int64 or ``[E, D]`` float32.
-        policy: ``[E, P]`` search policy target (visit distribution / improved policy).
-        root_value: ``[E]`` search root value.
-        sampled_actions: ``[E, P, D]`` continuous candidate actions, or None.
-    """
-
-    actions: np.ndarray
-    policy: np.ndarray
-    root_value: np.ndarray
-    sampled_actions: Optional[np.ndarray] = None
+from ezrobot.types import ActOutput, EpisodeStats
 
 
 class EpisodeTracker:
@@ -122,15 +104,23 @@ class SelfPlay:
             env.close()
 
 
-def random_act_fn(spec, policy_size: int, rng: np.random.Generator) -> Callable[[np.ndarray], ActOutput]:
-    """Uniform random policy for the warm-up phase (uniform search policy, zero root value)."""
+class RandomActor:
+    """Uniform random policy for the warm-up phase (uniform search policy, zero root value).
 
-    def act(obs: np.ndarray) -> ActOutput:
+    Args:
+        spec: The environments' ``EnvSpec``.
+        policy_size: P, the search-policy width stored in the replay.
+        rng: The actor's own generator.
+    """
+
+    def __init__(self, spec, policy_size: int, rng: np.random.Generator):
+        self.spec, self.policy_size, self.rng = spec, policy_size, rng
+
+    def __call__(self, obs: np.ndarray) -> ActOutput:
+        """Random actions for observations ``obs [E, *O]``."""
         e = obs.shape[0]
-        policy = np.full((e, policy_size), 1.0 / policy_size, dtype=np.float32)
-        if spec.action_type == "discrete":
-            return ActOutput(rng.integers(0, spec.num_actions, size=e), policy, np.zeros(e, np.float32))
-        sampled = rng.uniform(-1, 1, size=(e, policy_size, spec.num_actions)).astype(np.float32)
+        policy = np.full((e, self.policy_size), 1.0 / self.policy_size, dtype=np.float32)
+        if self.spec.action_type == "discrete":
+            return ActOutput(self.rng.integers(0, self.spec.num_actions, size=e), policy, np.zeros(e, np.float32))
+        sampled = self.rng.uniform(-1, 1, size=(e, self.policy_size, self.spec.num_actions)).astype(np.float32)
         return ActOutput(sampled[:, 0].copy(), policy, np.zeros(e, np.float32), sampled)
-
-    return act

@@ -1,16 +1,129 @@
 """Pure target math on numpy arrays (no torch, no state): n-step returns and bootstrap indices, value-prefix
 targets, EfficientZero's dynamic TD horizon, plain and EZ-V2 mixed value targets, visit-count policies.
 
+:func:`build_targets` is the one entry point from a replay :class:`~ezrobot.replay.trajectory.Trajectory`
+to the learner's value and value-prefix targets; the other functions are its steps.
+
 Shapes: B batch, K unroll steps, J trajectory window (K + n), P policy width. Index k means step t+k.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["nstep_bootstrap", "value_prefix_targets", "dynamic_td_steps", "nstep_value_targets",
-           "mixed_value_targets", "visit_policy_targets"]
+from ezrobot.replay.trajectory import Trajectory
+
+__all__ = ["TargetSettings", "Targets", "build_targets", "td_horizons", "nstep_window", "nstep_bootstrap",
+           "value_prefix_targets", "dynamic_td_steps", "nstep_value_targets", "mixed_value_targets", "visit_policy_targets"]
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """What the targets depend on besides the data.
+
+    Attributes:
+        discount: γ per agent step.
+        td_steps: n, the largest value horizon.
+        dynamic_td: EfficientZero's off-policy-corrected horizon (ignored for ``mixed`` targets).
+        td_horizon_T: T of that correction, in transitions.
+        mixed: EZ-V2 mixed value targets (search values for old data, see :func:`mixed_value_targets`).
+        mixed_value_t1: T1 of the mixed targets.
+        mixed_value_t2: T2 of the mixed targets.
+        use_value_prefix: The model predicts value prefixes (else immediate rewards).
+        value_prefix_horizon: Steps between value-prefix resets.
+    """
+
+    discount: float
+    td_steps: int
+    dynamic_td: bool
+    td_horizon_T: int
+    mixed: bool
+    mixed_value_t1: int
+    mixed_value_t2: int
+    use_value_prefix: bool
+    value_prefix_horizon: int
+
+
+@dataclass
+class Targets:
+    """The learner's value and reward targets for B trajectories.
+
+    Attributes:
+        value: ``float32 [B, K+1]`` value targets.
+        value_prefix: ``float32 [B, K]`` value-prefix (or reward) targets of unroll steps 1..K.
+        value_mask: ``bool [B, K+1]`` value targets that are trained (existing steps, and absorbing steps
+            past a termination).
+        reward_mask: ``bool [B, K]`` value-prefix targets that are trained (likewise).
+        td_horizons: ``int64 [B]`` the value horizons used.
+    """
+
+    value: np.ndarray
+    value_prefix: np.ndarray
+    value_mask: np.ndarray
+    reward_mask: np.ndarray
+    td_horizons: np.ndarray
+
+
+BootstrapValues = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``(positions int64 [B, K+1], mask bool [B, K+1]) -> float32 [B, K+1]``: target-network values of the
+stacked observations at replay ring ``positions`` where ``mask``, 0 elsewhere."""
+
+
+def td_horizons(ages: np.ndarray, settings: TargetSettings) -> np.ndarray:
+    """``int64 [B]`` value horizons: dynamic (:func:`dynamic_td_steps`) or ``td_steps`` throughout."""
+    if not settings.dynamic_td or settings.mixed:
+        return np.full(len(ages), settings.td_steps, np.int64)
+    return dynamic_td_steps(ages, settings.td_steps, settings.td_horizon_T)
+
+
+def nstep_window(traj: Trajectory, horizons: np.ndarray, discount: float
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`nstep_bootstrap` along a gathered trajectory window, bootstrap indices mapped to ring positions.
+
+    Returns:
+        ``(nstep_return float32 [B, K+1], bootstrap_positions int64 [B, K+1], bootstrap_discount float32
+        [B, K+1])``: value target z_k = nstep_return + bootstrap_discount · V(obs at bootstrap_positions).
+    """
+    td_steps = traj.rewards.shape[1] - traj.action_mask.shape[1]
+    horizons = np.asarray(horizons, np.int64)
+    if horizons.size and (horizons.min() < 1 or horizons.max() > td_steps):
+        raise ValueError(f"td_horizons must lie in [1, td_steps={td_steps}], got {horizons.min()}..{horizons.max()}")
+    if not 0.0 < discount <= 1.0:
+        raise ValueError(f"discount={discount!r} must be in (0, 1]")
+    ret, boot_idx, boot_disc = nstep_bootstrap(traj.rewards, traj.last, horizons, discount, traj.obs_mask.shape[1],
+                                               traj.terminated)
+    return ret, np.take_along_axis(traj.window_positions, boot_idx, axis=1), boot_disc
+
+
+def build_targets(traj: Trajectory, settings: TargetSettings, train_step: int, bootstrap_values: BootstrapValues,
+                  search_values: Optional[np.ndarray] = None) -> Targets:
+    """Value targets (n-step with the dynamic horizon, mixed with search values) and value-prefix targets.
+
+    Args:
+        traj: What ``Replay.gather`` returned.
+        settings: See :class:`TargetSettings`.
+        train_step: Current update count (for the mixed targets' T1).
+        bootstrap_values: Target-network values at bootstrap positions (see :data:`BootstrapValues`).
+        search_values: ``[B, K+1]`` search-based value estimates of the reanalysis searches (mixed targets;
+            None: no search ran, plain n-step targets).
+    """
+    horizons = td_horizons(traj.ages, settings)
+    ret, boot_pos, boot_disc = nstep_window(traj, horizons, settings.discount)
+    values = bootstrap_values(boot_pos, boot_disc > 0)
+    value = nstep_value_targets(ret, boot_disc, values, traj.obs_mask)
+    if settings.mixed and search_values is not None:
+        value = mixed_value_targets(value, search_values, traj.policy_mask, traj.ages, train_step,
+                                    settings.mixed_value_t1, settings.mixed_value_t2)
+    rewards = traj.rewards[:, :traj.action_mask.shape[1]]
+    if settings.use_value_prefix:
+        prefix = value_prefix_targets(rewards, settings.value_prefix_horizon)
+    else:
+        prefix = rewards
+    absorbing = traj.terminated[:, None]
+    return Targets(value=value, value_prefix=prefix, value_mask=traj.obs_mask | absorbing,
+                   reward_mask=traj.action_mask | absorbing, td_horizons=horizons)
 
 
 def nstep_bootstrap(rewards: np.ndarray, last: np.ndarray, horizons: np.ndarray, discount: float,

@@ -8,13 +8,15 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, save_checkpoint
-from ezrobot.evaluate import summarize
+from ezrobot.factory import Parts, TrainingParts
+from ezrobot.logger import MetricsLogger
+from ezrobot.types import TrainBatch
 
 
 @dataclass
@@ -36,13 +38,15 @@ class Trainer:
     """Runs collection, updates, evaluation and checkpointing for one run directory.
 
     Args:
-        cfg: The validated run configuration.
-        parts: A ``factory.Parts`` bundle (models, replay, self-play, reanalyzer, learner, evaluator...).
+        parts: The run's shared parts (config, model copies, search agent, evaluator).
+        training: Replay, learner, reanalyzer, self-play and the warm-up policy.
+        logger: The run directory's metrics log.
     """
 
-    def __init__(self, cfg, parts):
+    def __init__(self, parts: Parts, training: TrainingParts, logger: MetricsLogger):
+        cfg = parts.cfg
         self.cfg = cfg
-        self.p = parts
+        self.p, self.t, self.logger = parts, training, logger
         self.c = Counters(next_eval=cfg.eval.interval, next_checkpoint=cfg.log.checkpoint_interval)
         self.rng = np.random.default_rng(cfg.seed)
         self.last_metrics: Dict[str, float] = {}
@@ -55,7 +59,7 @@ class Trainer:
             "model": self.p.model.state_dict(),
             "target_model": self.p.target_model.state_dict(),
             "selfplay_model": self.p.selfplay_model.state_dict(),
-            "optimizer": self.p.learner.optimizer.state_dict(),
+            "optimizer": self.t.learner.optimizer.state_dict(),
             "counters": self.c.__dict__.copy(),
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
                     "python": random.getstate(),
@@ -64,7 +68,7 @@ class Trainer:
 
     def save(self) -> str:
         """Write an atomic checkpoint of everything needed to resume."""
-        replay_state = self.p.replay.state_dict() if self.cfg.log.save_replay else None
+        replay_state = self.t.replay.state_dict() if self.cfg.log.save_replay else None
         self.c.wall_time_s = self._elapsed()
         return save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
                                keep=self.cfg.log.keep_checkpoints)
@@ -77,8 +81,8 @@ class Trainer:
         state, replay_state = load_checkpoint(path, map_location=self.p.device)
         for name in ("model", "target_model", "selfplay_model"):
             load_model_weights(getattr(self.p, name), state[name], path)
-        self.p.reanalyzer.target_changed()
-        self.p.learner.optimizer.load_state_dict(state["optimizer"])
+        self.t.reanalyzer.target_changed()
+        self.t.learner.optimizer.load_state_dict(state["optimizer"])
         self.c = Counters(**state["counters"])
         self.rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
@@ -86,9 +90,9 @@ class Trainer:
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         if replay_state is not None:
-            self.p.replay.load_state_dict(replay_state)
-        self.p.selfplay.restart_after_resume()
-        self.p.logger.truncate_after(self.c.env_steps)
+            self.t.replay.load_state_dict(replay_state)
+        self.t.selfplay.restart_after_resume()
+        self.logger.truncate_after(self.c.env_steps)
         return True
 
     # ----------------------------------------------------------------------------------- loop parts
@@ -99,29 +103,48 @@ class Trainer:
         temps = self.cfg.train.visit_temperatures
         return temps[sum(self.c.updates >= s for s in self.p.derived.temperature_steps)]
 
-    def _update(self) -> None:
+    def update(self) -> None:
+        """One learner update: :meth:`sample_batch` then :meth:`learn`."""
+        self.learn(*self.sample_batch())
+
+    def sample_batch(self) -> Tuple[np.ndarray, TrainBatch, Dict[str, float]]:
+        """Draw positions from the replay (β annealed over the run) and build their batch with fresh targets.
+
+        Returns:
+            ``(positions, batch, reanalyze metrics)``.
+        """
         t, d = self.cfg, self.p.derived
         frac = min(1.0, self.c.updates / max(1, d.total_updates))
         beta = t.replay.beta_start + (t.replay.beta_end - t.replay.beta_start) * frac
-        positions, weights = self.p.replay.sample(t.train.batch_size, beta, self.rng)
-        batch, re_metrics = self.p.reanalyzer.make_batch(positions, weights, self.c.updates, self.rng)
-        metrics, priorities = self.p.learner.update(batch, self.c.updates)
-        self.p.replay.update_priorities(positions, priorities)
+        positions, weights = self.t.replay.sample(t.train.batch_size, beta, self.rng)
+        batch, re_metrics = self.t.reanalyzer.make_batch(positions, weights, self.c.updates, self.rng)
+        return positions, batch, re_metrics
+
+    def learn(self, positions: np.ndarray, batch: TrainBatch, re_metrics: Dict[str, float]) -> None:
+        """The gradient step on ``batch``, new priorities, and the target / self-play weight refreshes."""
+        t = self.cfg
+        metrics, priorities = self.t.learner.update(batch, self.c.updates)
+        self.t.replay.update_priorities(positions, priorities)
         self.c.updates += 1
         if self.c.updates % t.train.target_update_interval == 0:
             self.p.target_model.load_state_dict(self.p.model.state_dict())
-            self.p.reanalyzer.target_changed()
+            self.t.reanalyzer.target_changed()
         if self.c.updates % t.train.selfplay_update_interval == 0:
             self.p.selfplay_model.load_state_dict(self.p.model.state_dict())
         metrics.update(re_metrics)
         self.last_metrics = metrics
 
-    def _collect(self) -> None:
+    def collect(self) -> None:
+        """One agent step in every training environment (random actions until ``train.start_transitions``)."""
         learning = self.c.agent_steps >= self.cfg.train.start_transitions
-        act = self.p.search_act_fn(self._temperature()) if learning else self.p.random_act_fn
-        env_steps, finished = self.p.selfplay.step(act)
+        if learning:
+            act = self.p.agent.actor(self.p.selfplay_model, self.p.selfplay_rng, train=True,
+                                     temperature=self._temperature())
+        else:
+            act = self.t.random_actor
+        env_steps, finished = self.t.selfplay.step(act)
         self.c.env_steps += env_steps
-        self.c.agent_steps += len(self.p.selfplay.envs)
+        self.c.agent_steps += len(self.t.selfplay.envs)
         self.c.episodes += len(finished)
         self.c.train_returns = (self.c.train_returns + [e.ret for e in finished])[-20:]
         self.c.train_terms = (self.c.train_terms + [e.terms for e in finished if e.terms])[-20:]
@@ -133,7 +156,7 @@ class Trainer:
 
     def _updates_due(self) -> int:
         learned = self.c.agent_steps - self.cfg.train.start_transitions
-        if learned < 0 or self.p.replay.num_sampleable == 0:
+        if learned < 0 or self.t.replay.num_sampleable == 0:
             return 0
         return int(math.floor(learned * self.cfg.train.replay_ratio)) - self.c.updates
 
@@ -143,10 +166,10 @@ class Trainer:
         row = {"env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps,
                "train_steps": self.c.updates, "wall_time_s": round(self._elapsed(), 2), **stats,
                "train_return_mean": float(np.mean(self.c.train_returns)) if self.c.train_returns else None,
-               **self._train_term_means(), "replay_transitions": len(self.p.replay),
-               "replay_mb": round(self.p.replay.nbytes / 2**20, 2),
+               **self._train_term_means(), "replay_transitions": len(self.t.replay),
+               "replay_mb": round(self.t.replay.nbytes / 2**20, 2),
                **self.last_metrics}
-        self.p.logger.log(row)
+        self.logger.log(row)
         self.last_eval = stats.get("eval_return_mean")
         return row
 
@@ -158,14 +181,14 @@ class Trainer:
         budget = self.p.derived.agent_steps
         self._open_bar(resumed)
         while self.c.agent_steps < budget:
-            self._collect()
+            self.collect()
             for _ in range(self._updates_due()):
-                self._update()
+                self.update()
             self._after_step()
         done_updates = self.p.derived.total_updates
-        while self.c.updates < done_updates and self.p.replay.num_sampleable > 0:
-            self._update()
-        if not self.p.logger.rows or self.p.logger.rows[-1]["env_steps"] != self.c.env_steps:
+        while self.c.updates < done_updates and self.t.replay.num_sampleable > 0:
+            self.update()
+        if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
             self.evaluate()
         self.save()
         return self._summary()
@@ -205,8 +228,8 @@ class Trainer:
     def _summary(self) -> Dict[str, Any]:
         if self._bar is not None:
             self._bar.close()
-        rows = self.p.logger.rows
-        best = self.p.logger.best()
+        rows = self.logger.rows
+        best = self.logger.best()
         wall = self._elapsed()
         summary = {
             "task": self.cfg.task, "experiment": self.cfg.experiment, "seed": self.cfg.seed,
@@ -221,5 +244,5 @@ class Trainer:
         with open(tmp, "w") as f:
             json.dump(summary, f, indent=2)
         os.replace(tmp, os.path.join(self.cfg.run_dir, "summary.json"))
-        self.p.logger.close()
+        self.logger.close()
         return summary

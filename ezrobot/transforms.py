@@ -1,6 +1,6 @@
 """Value transform h, its inverse, and categorical supports with two-hot projection.
 
-REFERENCE §1: h(x) = sign(x)(sqrt(|x| + 1) - 1) + eps x with eps = 0.001 (the eps x term is outside the sign
+docs/REFERENCES.md §1: h(x) = sign(x)(sqrt(|x| + 1) - 1) + eps x with eps = 0.001 (the eps x term is outside the sign
 product), h^-1(y) = sign(y) (((sqrt(1 + 4 eps (|y| + 1 + eps)) - 1) / (2 eps))^2 - 1). Scalars (values,
 value prefixes, rewards) are learned as categorical distributions over a support that is uniform in
 h-space: a target x becomes the two-hot projection of h(x); a prediction is h^-1 of the softmax expectation.

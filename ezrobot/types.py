@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
+import numpy as np
 import torch
 
 
@@ -66,3 +67,20 @@ class EpisodeStats:
     env_steps: int
     terms: Dict[str, float] = field(default_factory=dict)
     success: Optional[bool] = None
+
+
+@dataclass
+class ActOutput:
+    """What the actor needs from the policy for E observations.
+
+    Attributes:
+        actions: ``[E]`` int64 or ``[E, D]`` float32.
+        policy: ``[E, P]`` search policy target (visit distribution / improved policy).
+        root_value: ``[E]`` search root value.
+        sampled_actions: ``[E, P, D]`` continuous candidate actions, or None.
+    """
+
+    actions: np.ndarray
+    policy: np.ndarray
+    root_value: np.ndarray
+    sampled_actions: Optional[np.ndarray] = None

@@ -1,6 +1,6 @@
 """Plain-Python reference of every search variant: one Node object per node, one tree at a time.
 
-Slow and written to be read against REFERENCE.md §1-3. It draws from the numpy Generator in the engine's
+Slow and written to be read against docs/REFERENCES.md §1-3. It draws from the numpy Generator in the engine's
 documented order (root sample noise, root Dirichlet / Gumbel noise, tie seed, per-simulation action noise
 [B, D], final uniforms) and uses the same float64 arithmetic, so golden tests can demand identical results.
 ``model(b, parent_slot, action, child_slot) -> (value, value_prefix, policy_row)`` is called per tree.
@@ -232,7 +232,8 @@ class Tree:
         self.qmin, self.qmax = (min(qs), max(qs)) if qs else (math.inf, -math.inf)
 
 
-def reference_search(root_value, root_policy, discount, continuous, model, cfg, rng, *, train, temperature=1.0):
+def reference_search(root_value, root_policy, discount, continuous, model, cfg, rng, *, train, temperature=1.0,
+                     use_value_prefix=True):
     """Run the search per tree; returns a dict of numpy arrays named like ``SearchOutput``'s fields."""
     gumbel = cfg.variant == "gumbel"
     batch, n = len(root_value), cfg.num_simulations
@@ -290,7 +291,7 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
             parent = path[-1]
             vp = float(np.float32(vp))
             depth = parent.depth + 1
-            reset = (not cfg.use_value_prefix) or depth % cfg.value_prefix_horizon == 0
+            reset = (not use_value_prefix) or depth % cfg.value_prefix_horizon == 0
             reward = vp if parent.reset else vp - parent.value_prefix
             child = Node(sim + 1, parent, depth, reset, float(np.float32(value)), vp, reward)
             if continuous:
@@ -355,7 +356,7 @@ def _visit_action(visits, train, temperature, u):
 
 
 def _considered_table(m, n):
-    """Sequential halving written out phase by phase (REFERENCE §3)."""
+    """Sequential halving written out phase by phase (docs/REFERENCES.md §3)."""
     if m == 1:
         return list(range(n))
     phases = math.ceil(math.log2(m))

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from ezrobot.bench.update import main
-from ezrobot.cli import UsageError
+from ezrobot.usage import UsageError
 
 SMALL = ["--experiment", "cartpole", "--updates", "2", "--repeats", "2", "--warmup", "1",
          "train.start_transitions=40", "train.batch_size=16"]

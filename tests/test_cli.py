@@ -17,6 +17,8 @@ BAD_TRAIN_ARGS = {
     "unknown_atari_game": ("task=atari/NoSuchGame", ["NoSuchGame"]),
     "non_integer_seed": ("seed=abc", ["seed", "abc"]),
     "unknown_optimizer": ("optim.optimizer=rmsprop", ["optim.optimizer", "rmsprop"]),
+    "unknown_search_variant": ("search.variant=mcts", ["search.variant", "mcts", "puct, gumbel"]),
+    "removed_field": ("train.compile=true", ["train.compile", "removed"]),
 }
 
 

@@ -31,12 +31,14 @@ class TableModel:
                                np.stack([o[2] for o in outs]).astype(np.float32))
 
 
-def run_both(cfg, batch, width, continuous, train, seed=0, equal_priors=False, temperature=1.0):
+def run_both(cfg, batch, width, continuous, train, seed=0, equal_priors=False, temperature=1.0,
+             use_value_prefix=True):
     model = TableModel(batch, cfg.num_simulations + 1, 2 * width if continuous else width, seed, equal_priors)
-    root = RootInput(model.v[:, 0].copy(), model.p[:, 0].copy(), 0.99, continuous)
+    root = RootInput(model.v[:, 0].copy(), model.p[:, 0].copy(), 0.99, continuous, use_value_prefix)
     out = search(root, model.batched, cfg, np.random.default_rng(seed + 100), train=train, temperature=temperature)
     ref = reference_search(root.value, root.policy, 0.99, continuous, model.one, cfg,
-                           np.random.default_rng(seed + 100), train=train, temperature=temperature)
+                           np.random.default_rng(seed + 100), train=train, temperature=temperature,
+                           use_value_prefix=use_value_prefix)
     return out, ref
 
 
@@ -55,7 +57,7 @@ def assert_same(out, ref):
 
 
 CASES = [
-    # (variant, continuous, overrides)
+    # (variant, continuous, overrides; "use_value_prefix" is the root's, the rest the SearchConfig's)
     ("puct", False, {}),
     ("puct", False, {"max_depth": 2}),
     ("puct", False, {"value_prefix_horizon": 2}),
@@ -80,9 +82,11 @@ CASES = [
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("variant,continuous,overrides", CASES)
 def test_engine_matches_reference(variant, continuous, overrides, train, batch):
+    overrides = dict(overrides)
+    use_value_prefix = overrides.pop("use_value_prefix", True)
     cfg = SearchConfig(variant=variant, num_simulations=12, **overrides)
     width = 2 if continuous else 5
-    out, ref = run_both(cfg, batch, width, continuous, train)
+    out, ref = run_both(cfg, batch, width, continuous, train, use_value_prefix=use_value_prefix)
     assert_same(out, ref)
     assert (out.visit_counts.sum(1) == cfg.num_simulations).all()
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ezrobot.mcts import RootInput, SearchConfig, search
-from ezrobot.mcts.slots import LatentPool, make_recurrent_fn
+from ezrobot.mcts.slots import LatentPool, RecurrentModel
 
 
 def make_step(action_dim, continuous, calls):
@@ -29,7 +29,7 @@ def test_pool_gathers_and_writes_slots(continuous):
     assert pool.latents is first  # reused, not reallocated
     pool.set_root(torch.arange(batch, dtype=torch.float32)[:, None].repeat(1, 4))
     calls = []
-    fn = make_recurrent_fn(pool, make_step(2, continuous, calls), continuous=continuous)
+    fn = RecurrentModel(pool, make_step(2, continuous, calls), continuous=continuous)
     seen = []
 
     def recording(parents, actions, children, reset):

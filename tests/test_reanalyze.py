@@ -17,7 +17,8 @@ from ezrobot.envs.spec import EnvSpec
 from ezrobot.nets import build_model
 from ezrobot.nets.config import ModelConfig
 from ezrobot.reanalyze import Reanalyzer
-from ezrobot.replay import Replay, ReplayConfig
+from ezrobot.replay.buffer import Replay
+from ezrobot.replay.config import ReplayConfig
 
 GAMMA = 0.9
 SPEC = EnvSpec("test/vector", (4,), "float32", 1, "discrete", 3, GAMMA, 1, 100)
@@ -77,8 +78,7 @@ def _reanalyzer(**kw):
     model.eval()
     replay = Replay(cfg.replay, SPEC, num_envs=3, unroll_steps=K, td_steps=N, policy_size=3)
     _fill(replay)
-    search_cfg = dataclasses.replace(cfg.search, use_value_prefix=model.use_value_prefix)
-    agent = SearchAgent(search_cfg, False, GAMMA, torch.device("cpu"))
+    agent = SearchAgent(cfg.search, False, GAMMA, torch.device("cpu"))
     return Reanalyzer(cfg, SPEC, derive(cfg, 1), replay, model, agent, torch.device("cpu")), model
 
 

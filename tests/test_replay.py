@@ -2,6 +2,7 @@
 returns is compared with a plain-Python reference built from what the environments returned."""
 import io
 import time
+from types import SimpleNamespace
 
 import gymnasium as gym
 import numpy as np
@@ -9,11 +10,21 @@ import pytest
 from gymnasium.wrappers import FrameStackObservation
 
 from ezrobot.envs.spec import EnvSpec
-from ezrobot.replay import Replay, ReplayConfig
+from ezrobot.replay.buffer import Replay
+from ezrobot.replay.config import ReplayConfig
 from ezrobot.sumtree import SumTree
-from ezrobot.targets import dynamic_td_steps
+from ezrobot.targets import dynamic_td_steps, nstep_window
 
 GAMMA = 0.9
+
+
+def gather(replay, positions, horizons, discount, rng):
+    """``replay.gather`` plus the n-step pieces of the value targets along its windows (``targets.nstep_window``)
+    and the stacked bootstrap observations, as the reanalyzer combines them."""
+    traj = replay.gather(positions, rng)
+    ret, boot_pos, boot_disc = nstep_window(traj, horizons, discount)
+    return SimpleNamespace(**vars(traj), nstep_return=ret, bootstrap_discount=boot_disc,
+                           bootstrap_obs=replay.stacked_obs(boot_pos), bootstrap_positions=boot_pos)
 
 
 class ScriptedEnv(gym.Env):
@@ -176,7 +187,7 @@ def gather_all(replay, driver, rng, total_transitions=40):
     ages = replay.num_insertions - replay.state_dict()["insertion"][pos]
     horizons = dynamic_td_steps(ages, replay.td_steps, total_transitions)
     assert replay.td_steps == 1 or len(set(horizons.tolist())) > 1, "the test should exercise several horizons"
-    sample = replay.gather(pos, horizons, GAMMA, rng)
+    sample = gather(replay, pos, horizons, GAMMA, rng)
     check_sample(replay, driver, pos, horizons, sample)
     return pos, sample
 
@@ -189,14 +200,14 @@ def test_hand_computed_episode_terminated():
     for t, (r, term) in enumerate([(1.0, False), (2.0, False), (4.0, True)]):
         replay.add([0], [t], [r], np.full((1, 3), 1 / 3), [0.0], np.full((1, 3), t + 1.0), [term], [False])
     assert replay.num_sampleable == 3 and len(replay) == 4 and replay.num_insertions == 4
-    s = replay.gather([1], [2], 0.5, np.random.default_rng(0))  # t = step 1
+    s = gather(replay, [1], [2], 0.5, np.random.default_rng(0))  # t = step 1
     np.testing.assert_allclose(s.nstep_return, [[2 + 0.5 * 4, 4, 0]])
     np.testing.assert_allclose(s.bootstrap_discount, [[0, 0, 0]])  # terminated within the horizon
     np.testing.assert_allclose(s.obs[0, :, 0], [1, 2, 3])
     np.testing.assert_allclose(s.bootstrap_obs[0, :, 0], [3, 3, 3])
     np.testing.assert_array_equal(s.obs_mask, [[True, True, True]])
     np.testing.assert_array_equal(s.policy_mask, [[True, True, False]])
-    s = replay.gather([0], [1], 0.5, np.random.default_rng(0))
+    s = gather(replay, [0], [1], 0.5, np.random.default_rng(0))
     np.testing.assert_allclose(s.nstep_return, [[1, 2, 4]])
     np.testing.assert_allclose(s.bootstrap_discount, [[0.5, 0.5, 0]])
     np.testing.assert_array_equal(s.ages, [4])
@@ -207,7 +218,7 @@ def test_hand_computed_episode_truncated_bootstraps_from_final_obs():
     replay.start_episodes([0], np.zeros((1, 3)))
     for t, (r, trunc) in enumerate([(1.0, False), (2.0, False), (4.0, True)]):
         replay.add([0], [t], [r], np.full((1, 3), 1 / 3), [0.0], np.full((1, 3), t + 1.0), [False], [trunc])
-    s = replay.gather([1], [2], 0.5, np.random.default_rng(0))
+    s = gather(replay, [1], [2], 0.5, np.random.default_rng(0))
     np.testing.assert_allclose(s.nstep_return, [[2 + 0.5 * 4, 4, 0]])
     np.testing.assert_allclose(s.bootstrap_discount, [[0.25, 0.5, 1.0]])
     np.testing.assert_allclose(s.bootstrap_obs[0, :, 0], [3, 3, 3])
@@ -239,7 +250,7 @@ def test_sampleable_rule_live_and_ended():
     driver.step()  # terminates: steps 3..7 become sampleable, the final position (step 8) never
     assert replay.num_sampleable == 8
     with pytest.raises(ValueError, match="not sampleable"):
-        replay.gather([8], [1], GAMMA, np.random.default_rng(0))
+        gather(replay, [8], [1], GAMMA, np.random.default_rng(0))
 
 
 def test_masks_and_random_actions_past_the_end():
@@ -247,7 +258,7 @@ def test_masks_and_random_actions_past_the_end():
     replay = make(spec, num_envs=1, unroll=4, td=2)
     driver = Driver(replay, [[(2, "terminated")]])
     driver.step(), driver.step()
-    s = replay.gather([1, 1], [2, 2], GAMMA, np.random.default_rng(0))  # t = step 1, final at step 2
+    s = gather(replay, [1, 1], [2, 2], GAMMA, np.random.default_rng(0))  # t = step 1, final at step 2
     np.testing.assert_array_equal(s.obs_mask[0], [1, 1, 0, 0, 0])
     np.testing.assert_array_equal(s.policy_mask[0], [1, 0, 0, 0, 0])
     np.testing.assert_array_equal(s.action_mask[0], [1, 0, 0, 0])
@@ -388,7 +399,7 @@ def test_state_dict_round_trip_continues_live_episodes():
     out = []
     for replay in (a, b):
         pos, w = replay.sample(64, 0.5, np.random.default_rng(3))
-        out.append((pos, w, replay.gather(pos, np.full(64, 2), GAMMA, np.random.default_rng(4))))
+        out.append((pos, w, gather(replay, pos, np.full(64, 2), GAMMA, np.random.default_rng(4))))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     np.testing.assert_array_equal(out[0][1], out[1][1])
     for name in ("obs", "actions", "nstep_return", "bootstrap_obs", "bootstrap_discount", "ages"):
@@ -436,9 +447,11 @@ def test_gather_rejects_bad_horizon_and_discount():
     for _ in range(3):
         driver.step()
     with pytest.raises(ValueError, match=r"td_horizons must lie in \[1, td_steps=2\]"):
-        replay.gather([0], [3], GAMMA, np.random.default_rng(0))
+        gather(replay, [0], [3], GAMMA, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"td_horizons must lie in \[1, td_steps=2\]"):
+        gather(replay, [0], [0], GAMMA, np.random.default_rng(0))
     with pytest.raises(ValueError, match="discount=1.5"):
-        replay.gather([0], [1], 1.5, np.random.default_rng(0))
+        gather(replay, [0], [1], 1.5, np.random.default_rng(0))
 
 
 def test_sumtree_matches_cumulative_search():
@@ -487,7 +500,7 @@ def test_content_keys_change_exactly_when_the_stacked_observation_changes():
         driver.step()
         stored = np.flatnonzero(replay.state_dict()["insertion"] >= 0)
         keys = replay.content_keys(stored)
-        stacks = replay._stacked(stored)
+        stacks = replay.stacked_obs(stored)
         for p, key, stack in zip(stored.tolist(), keys.tolist(), stacks):
             if p in before:
                 old_key, old_stack, old_insertion = before[p]

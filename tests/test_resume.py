@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from ezrobot import cli
-from ezrobot.app import train_command
-from ezrobot.factory import build_parts
+from ezrobot.commands.train import main as train_command
+from ezrobot.factory import build_training
+from ezrobot.logger import MetricsLogger
 from ezrobot.hydra_config import load_config
 from ezrobot.trainer import Trainer
 
@@ -96,10 +97,9 @@ def test_rerun_of_a_finished_run_changes_nothing(first_run, tmp_path, capsys):
 
 def _trainer(run_dir):
     cfg = load_config([*TINY, "env_steps=200", "eval.interval=1000", f"run_dir={run_dir}"])
-    parts = build_parts(cfg)
+    parts, training = build_training(cfg)
     os.makedirs(cfg.run_dir, exist_ok=True)
-    parts.attach_logger(cfg)
-    return Trainer(cfg, parts)
+    return Trainer(parts, training, MetricsLogger(cfg.run_dir))
 
 
 def _assert_same_tensors(a, b, what):
@@ -114,31 +114,31 @@ def test_save_and_try_resume_restore_everything(tmp_path):
     trainer.run()  # trains 200 env steps (100 after the random warm-up) and saves
     path = trainer.save()
     assert path.endswith("step_0000000200")
-    p = trainer.p
+    p, t = trainer.p, trainer.t
     saved_counters = dict(trainer.c.__dict__)
-    saved_len, saved_insertions = len(p.replay), p.replay.num_insertions
-    saved_obs = p.replay.state_dict()["obs"][:saved_len].copy()
+    saved_len, saved_insertions = len(t.replay), t.replay.num_insertions
+    saved_obs = t.replay.state_dict()["obs"][:saved_len].copy()
     saved_rng = trainer.rng.bit_generator.state
     assert saved_counters["updates"] == 50 and saved_counters["env_steps"] == 200
 
     fresh = _trainer(run_dir)
-    assert fresh.c.updates == 0 and len(fresh.p.replay) == fresh.cfg.train.num_envs
+    assert fresh.c.updates == 0 and len(fresh.t.replay) == fresh.cfg.train.num_envs
     assert fresh.try_resume()
     assert dict(fresh.c.__dict__) == saved_counters
     assert fresh.rng.bit_generator.state == saved_rng
     for name in ("model", "target_model", "selfplay_model"):
         _assert_same_tensors(getattr(p, name).state_dict(), getattr(fresh.p, name).state_dict(), name)
-    opt_a, opt_b = p.learner.optimizer.state_dict(), fresh.p.learner.optimizer.state_dict()
+    opt_a, opt_b = t.learner.optimizer.state_dict(), fresh.t.learner.optimizer.state_dict()
     assert opt_a["param_groups"] == opt_b["param_groups"]
     assert opt_a["state"].keys() == opt_b["state"].keys() and len(opt_a["state"]) > 0
     for idx in opt_a["state"]:
         _assert_same_tensors(opt_a["state"][idx], opt_b["state"][idx], f"optimizer state {idx}")
     # The saved buffer comes back; self-play then opens one fresh episode per environment.
     num_envs = fresh.cfg.train.num_envs
-    assert len(fresh.p.replay) == saved_len + num_envs
-    assert fresh.p.replay.num_insertions == saved_insertions + num_envs
-    np.testing.assert_array_equal(fresh.p.replay.state_dict()["obs"][:saved_len], saved_obs)
-    assert len(fresh.p.replay.live_env_ids) == num_envs
+    assert len(fresh.t.replay) == saved_len + num_envs
+    assert fresh.t.replay.num_insertions == saved_insertions + num_envs
+    np.testing.assert_array_equal(fresh.t.replay.state_dict()["obs"][:saved_len], saved_obs)
+    assert len(fresh.t.replay.live_env_ids) == num_envs
 
 
 def test_try_resume_without_checkpoint_returns_false(tmp_path):

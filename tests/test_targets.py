@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from ezrobot.targets import (dynamic_td_steps, mixed_value_targets, nstep_bootstrap, nstep_value_targets,
-                             value_prefix_targets, visit_policy_targets)
+from ezrobot.replay.trajectory import Trajectory
+from ezrobot.targets import (TargetSettings, build_targets, dynamic_td_steps, mixed_value_targets, nstep_bootstrap,
+                             nstep_value_targets, value_prefix_targets, visit_policy_targets)
 
 
 def test_value_prefix_resets_every_horizon_from_the_root():
@@ -90,3 +91,51 @@ def test_visit_policy_targets_normalise_and_mask():
     np.testing.assert_allclose(got, [[[0.25, 0.75, 0], [0, 0, 0], [0, 0, 0]]])
     with pytest.raises(ValueError, match=">= 0"):
         visit_policy_targets(-counts, mask)
+
+
+def _trajectory(terminated: bool) -> Trajectory:
+    """t = step 1 of an episode with rewards 1, 2, 4 whose final observation (step 3) sits at ring position 3;
+    K = 2 unroll steps, n = 2: the window t..t+4 stops at its index 2 (step 3)."""
+    return Trajectory(
+        obs=np.zeros((1, 3, 1), np.float32), actions=np.zeros((1, 2), np.int64),
+        rewards=np.array([[2.0, 4.0, 0.0, 0.0]], np.float32), obs_mask=np.array([[True, True, True]]),
+        policy_mask=np.array([[True, True, False]]), action_mask=np.array([[True, True]]),
+        policies=np.zeros((1, 3, 2), np.float32), sampled_actions=None, root_values=np.zeros((1, 3), np.float32),
+        ages=np.array([30]), positions=np.array([[1, 2, 3]]), window_positions=np.array([[1, 2, 3, 3, 3]]),
+        last=np.array([2]), terminated=np.array([terminated]))
+
+
+def _settings(**overrides) -> TargetSettings:
+    base = dict(discount=0.5, td_steps=2, dynamic_td=False, td_horizon_T=100, mixed=False, mixed_value_t1=10,
+                mixed_value_t2=20, use_value_prefix=True, value_prefix_horizon=5)
+    return TargetSettings(**{**base, **overrides})
+
+
+def test_build_targets_terminated_episode_needs_no_bootstrap():
+    calls = []
+
+    def values(positions, mask):
+        calls.append((positions.copy(), mask.copy()))
+        return np.where(mask, 10.0, 0.0).astype(np.float32)
+
+    out = build_targets(_trajectory(True), _settings(), 0, values)
+    np.testing.assert_allclose(out.value, [[2 + 0.5 * 4, 4, 0]])
+    np.testing.assert_array_equal(calls[0][0], [[3, 3, 3]])
+    assert not calls[0][1].any()  # every bootstrap lies at the termination
+    np.testing.assert_allclose(out.value_prefix, [[2, 6]])
+    assert out.value_mask.all() and out.reward_mask.all() and out.td_horizons.tolist() == [2]
+    immediate = build_targets(_trajectory(True), _settings(use_value_prefix=False), 0, values)
+    np.testing.assert_allclose(immediate.value_prefix, [[2, 4]])
+
+
+def test_build_targets_truncated_episode_bootstraps_and_mixes_search_values():
+    values = lambda positions, mask: np.where(mask, 10.0, 0.0).astype(np.float32)  # noqa: E731
+    out = build_targets(_trajectory(False), _settings(), 0, values)
+    np.testing.assert_allclose(out.value, [[4 + 0.25 * 10, 4 + 0.5 * 10, 10]])
+    search = np.full((1, 3), 7.0, np.float32)
+    mixed = build_targets(_trajectory(False), _settings(mixed=True), 10, values, search)
+    np.testing.assert_allclose(mixed.value, [[7, 7, 10]])  # search values where a search ran, age 30 >= T2
+    early = build_targets(_trajectory(False), _settings(mixed=True), 9, values, search)
+    np.testing.assert_allclose(early.value, out.value)  # before T1 updates: plain TD targets
+    dynamic = build_targets(_trajectory(False), _settings(dynamic_td=True, td_horizon_T=50), 0, values)
+    assert dynamic.td_horizons.tolist() == [1]  # 2 - floor(30 / (0.3 * 50))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from ezrobot import tasks  # noqa: E402
 from ezrobot.tasks import combine_terms  # noqa: E402
-from ezrobot.tasks_cli import main as tasks_main  # noqa: E402
+from ezrobot.commands.tasks import main as tasks_main  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")

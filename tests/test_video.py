@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from ezrobot.envs.spec import EnvConfig, EnvSpec
 from ezrobot.overlay import (CHOSEN_BAR_COLOR, NEGATIVE_BAR_COLOR, TERM_BAR_COLOR, RolloutFrameInfo,
                              draw_overlay, panel_width)
-from ezrobot.video import (EpisodeRecorder, discounted_returns, parse_cameras, random_policy,
-                           record_episode, record_rollouts, write_video)
+from ezrobot.rollout_video import (EpisodeRecorder, discounted_returns, parse_cameras, random_policy,
+                                   record_episode, record_rollouts)
+from ezrobot.video_writer import write_video
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -145,10 +146,10 @@ def test_recorder_second_pass_fills_return_to_go_and_term_scales():
 # --------------------------------------------------------------------------------------- dm_control rollouts
 def test_record_rollouts_on_dmc_cartpole(cartpole):
     spec, size = cartpole.spec, (64, 80)
-    plain = record_rollouts(cartpole, random_policy(spec, np.random.default_rng(1)), episodes=2,
-                            cameras=[0, 1], size=size, overlays=False, seed=3, max_steps=4)
-    shown = record_rollouts(cartpole, random_policy(spec, np.random.default_rng(1)), episodes=2,
-                            cameras=[0, 1], size=size, overlays=True, seed=3, max_steps=4)
+    plain = [e.frames for e in record_rollouts(cartpole, random_policy(spec, np.random.default_rng(1)), episodes=2,
+                                               cameras=[0, 1], size=size, overlays=False, seed=3, max_steps=4)]
+    shown = [e.frames for e in record_rollouts(cartpole, random_policy(spec, np.random.default_rng(1)), episodes=2,
+                                               cameras=[0, 1], size=size, overlays=True, seed=3, max_steps=4)]
     assert [len(e) for e in plain] == [5, 5] and [len(e) for e in shown] == [5, 5]
     assert plain[0][0].shape == (64, 160, 3) and plain[0][0].dtype == np.uint8
     assert shown[0][0].shape == (64, 160 + panel_width(64), 3)
@@ -252,3 +253,30 @@ def test_registered_task_renders_overlayed_rollout(task):
     assert len(rec.frames) == rec.length + 1 and rec.length >= 1
     assert all(f.shape == (64, 64 + panel_width(64), 3) and f.dtype == np.uint8 for f in rec.frames)
     assert set(spec.reward_terms) <= set(rec.infos[1].reward_terms)
+
+
+# ------------------------------------------------------------------------------------- evaluation videos
+def test_eval_video_and_trained_policy_video(tmp_path):
+    """``eval.video=true``: the trainer's evaluator is given an ``EvalVideoRecorder``, which writes
+    ``videos/eval_<env steps>.mp4`` of the first evaluation episode; without it no video is written."""
+    from ezrobot.commands.train import main as train_command
+
+    tiny = ["experiment=dmc_proprio", "task=dmc/cartpole-swingup", "train.start_transitions=60",
+            "train.batch_size=16", "search.num_simulations=4", "eval.episodes=1", "eval.interval=200",
+            "log.progress=false", "replay.capacity=2000", "train.replay_ratio=0.25", "env_steps=200",
+            "env.max_episode_steps=30"]
+    assert train_command([*tiny, "eval.video=true", f"run_dir={tmp_path / 'a'}"]) == 0
+    videos = sorted(os.listdir(tmp_path / "a" / "videos"))
+    assert videos == ["eval_000000200.mp4"]
+    frames = _mp4_frames(tmp_path / "a" / "videos" / videos[0])
+    assert len(frames) == 31  # 30 agent steps and the reset frame
+    assert train_command([*tiny, f"run_dir={tmp_path / 'b'}"]) == 0
+    assert not (tmp_path / "b" / "videos").exists()
+
+    # ``ezrobot video run_dir=R``: the trained policy's search (SearchPolicy) drives the episodes.
+    from ezrobot.commands.video import main as video_command
+
+    out = tmp_path / "trained.mp4"
+    assert video_command([f"run_dir={tmp_path / 'a'}", "episodes=2", "max_steps=4", "size=32x32",
+                          f"out={out}"]) == 0
+    assert len(_mp4_frames(out)) == 10  # two episodes of 4 steps plus their reset frames

@@ -1,80 +1,115 @@
-"""``ezrobot bench dmc``: run the DMControl protocol over tasks x seeds and tabulate the final scores
-beside published numbers (../shared/REFERENCE.md §3-4). Each (task, seed) is an ordinary run directory
-under ``--out``, so an interrupted benchmark resumes where it stopped."""
+"""``ezrobot bench dmc``: run the DMControl protocol over tasks x seeds and tabulate the final scores beside
+published numbers (``ezrobot.bench.published``; docs/REFERENCES.md §3-4).
+
+Each (task, seed) is an ordinary run directory under ``--out``, so an interrupted benchmark resumes where it
+stopped, and a finished (task, seed) is not rerun: its ``summary.json`` is reused only when the run
+directory's saved config is the one this call would train (same preset, overrides, seed and env-step
+budget); otherwise the call stops with one line naming the differing field. Written under ``--out``:
+``results.md`` / ``results.csv`` (per task: mean and std over seeds beside the published columns, and the
+mean over tasks), ``aggregates.json`` (mean, median, IQM and optimality gap over all runs of the score / 1000,
+each with a 95% stratified-bootstrap confidence interval from rliable) and ``curves.png`` (evaluation
+return against env steps, one panel per task)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 from typing import Dict, List
 
 import numpy as np
+import yaml
 
-# EfficientZero V2 per-task scores (REFERENCE.md §3); the env-step budget of each number in brackets there.
-PUBLISHED = {
-    "proprio": {"cartpole-swingup": 805, "reacher-easy": 940, "walker-walk": 940, "cheetah-run": 595,
-                "ball_in_cup-catch": 960, "cup-catch": 960, "finger-spin": 835},
-    "pixels": {"cartpole-swingup": 745, "reacher-easy": 960, "walker-walk": 880, "cheetah-run": 620,
-               "ball_in_cup-catch": 970, "cup-catch": 970, "finger-spin": 925},
-}
-PUBLISHED_BUDGET = {"proprio": "EZ-V2 @100k env steps", "pixels": "EZ-V2 @200k env steps"}
+from ezrobot.bench import published
+from ezrobot.config import ConfigError
+from ezrobot.hydra_config import load_config
+from ezrobot.runs import check_same_run, train
+from ezrobot.usage import UsageError
+
 PRESETS = {"proprio": "dmc_proprio", "pixels": "dmc_pixels"}
+COLUMNS = {"proprio": ("EZ-V2", "TD-MPC2", "DreamerV3", "SAC"),
+           "pixels": ("CURL", "DrQ", "DreamerV3", "EZ-V2", "EZ-V2@200k")}
+TABLES = {"proprio": published.DMC_PROPRIO, "pixels": published.DMC_PIXELS}
+MAX_SCORE = 1000.0
+"""DMC episode returns lie in [0, 1000]; aggregates are computed on score / MAX_SCORE."""
 
 
 def _parse(argv: List[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="ezrobot bench dmc", description=__doc__)
+    p = argparse.ArgumentParser(prog="ezrobot bench dmc", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="cartpole-swingup,reacher-easy", help="comma-separated domain-task")
     p.add_argument("--obs", choices=("proprio", "pixels"), default="proprio")
     p.add_argument("--env-steps", type=int, default=100_000, help="budget per run in env steps")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--experiment", default="", help="preset (default dmc_proprio / dmc_pixels)")
     p.add_argument("--out", default="runs/bench_dmc", help="folder for the runs and the tables")
-    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--json", action="store_true", help="print the rows and aggregates as JSON")
     p.add_argument("overrides", nargs="*", help="extra config overrides key=value")
     return p.parse_args(argv)
 
 
 def _run_one(task: str, seed: int, args: argparse.Namespace) -> Dict:
-    from ezrobot.app import train_command
-
+    """Train (or resume) one (task, seed), or reuse its finished summary when the saved config matches."""
     experiment = args.experiment or PRESETS[args.obs]
     run_dir = os.path.join(args.out, f"{task}-s{seed}")
-    overrides = [f"experiment={experiment}", f"task=dmc/{task}", f"seed={seed}",
-                 f"env_steps={args.env_steps}", f"run_dir={run_dir}", "log.progress=false", *args.overrides]
+    cfg = load_config([f"experiment={experiment}", f"task=dmc/{task}", f"seed={seed}",
+                       f"env_steps={args.env_steps}", f"run_dir={run_dir}", "log.progress=false",
+                       *args.overrides])
     summary_path = os.path.join(run_dir, "summary.json")
-    if not os.path.exists(summary_path):
-        train_command(overrides)
-    with open(summary_path) as f:
-        return json.load(f)
+    if os.path.exists(summary_path):
+        check_same_run(cfg, run_dir)  # every field that changes training, env_steps aside
+        with open(os.path.join(run_dir, "config.yaml")) as f:
+            saved_steps = yaml.safe_load(f).get("env_steps")
+        if saved_steps != args.env_steps:
+            raise ConfigError(f"run_dir {run_dir!r} holds a finished run with env_steps={saved_steps} (now "
+                              f"{args.env_steps}); choose another --out to run this budget")
+        with open(summary_path) as f:
+            return json.load(f)
+    summary = train(cfg)
+    print(json.dumps(summary))  # the summary line `ezrobot train` prints
+    return summary
+
+
+def _seeds(text: str) -> List[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s]
+    except ValueError:
+        raise UsageError(f"--seeds {text!r} must be comma-separated integers") from None
+    if not seeds:
+        raise UsageError("--seeds must name at least one seed")
+    return seeds
 
 
 def main(argv: List[str]) -> int:
-    """Run every (task, seed), then write ``results.csv`` and ``results.md`` under ``--out``."""
-    from ezrobot.cli import UsageError
+    """Run every (task, seed), then write the tables, aggregates and curves under ``--out``."""
+    from ezrobot.bench import report
 
     args = _parse(argv)
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s]
-    except ValueError:
-        raise UsageError(f"--seeds {args.seeds!r} must be comma-separated integers") from None
+    seeds = _seeds(args.seeds)
+    if args.env_steps <= 0:
+        raise UsageError(f"--env-steps {args.env_steps} must be a positive number of env steps")
     tasks = [t for t in args.tasks.split(",") if t]
-    rows = []
+    finals: Dict[str, List[float]] = {}
+    curves: Dict[str, Dict[int, list]] = {}
     for task in tasks:
-        finals = [_run_one(task, s, args)["final_eval_return_mean"] for s in seeds]
-        finals = [float(x) for x in finals if x is not None]
-        rows.append({"task": task, "obs": args.obs, "env_steps": args.env_steps, "seeds": len(finals),
-                     "mean": float(np.mean(finals)), "std": float(np.std(finals)),
-                     "published": PUBLISHED[args.obs].get(task), "published_source": PUBLISHED_BUDGET[args.obs]})
+        finals[task] = [float(_run_one(task, s, args)["final_eval_return_mean"]) for s in seeds]
+        curves[task] = {s: report.read_curves(os.path.join(args.out, f"{task}-s{s}")) for s in seeds}
+    methods = COLUMNS[args.obs]
+    rows = report.per_task_rows(finals, TABLES[args.obs], methods)
+    columns = ("task", "seeds", "mean", "std", *methods)
+    title = (f"{args.obs} · {args.env_steps:,} env steps · preset {args.experiment or PRESETS[args.obs]} · "
+             f"seeds {','.join(map(str, seeds))}")
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| task | obs | env steps | seeds | ezrobot (mean ± std) | published |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['task']} | {r['obs']} | {r['env_steps']} | {r['seeds']} | {r['mean']:.1f} ± {r['std']:.1f} "
-              f"| {r['published'] if r['published'] is not None else '–'} ({r['published_source']}) |" for r in rows]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print(json.dumps(rows) if args.json else "\n".join(lines))
+    report.write_csv(rows, columns, os.path.join(args.out, "results.csv"))
+    report.write_markdown(rows, columns, os.path.join(args.out, "results.md"), title=title)
+    scores = np.array([[finals[t][i] for t in tasks] for i in range(len(seeds))]) / MAX_SCORE
+    aggregates = report.aggregate(scores)
+    with open(os.path.join(args.out, "aggregates.json"), "w") as f:
+        json.dump({"scale": f"score / {MAX_SCORE:g}", "runs": len(seeds), "tasks": tasks, **aggregates}, f, indent=2)
+    report.plot_curves(curves, os.path.join(args.out, "curves.png"), title=title)
+    if args.json:
+        print(json.dumps({"rows": rows, "aggregates": aggregates}))
+    else:
+        print(report.markdown_table(rows, columns))
+        print("\n".join(f"{name}: {a['point']:.3f} [{a['low']:.3f}, {a['high']:.3f}] (score / {MAX_SCORE:g}, "
+                        f"95% CI)" for name, a in aggregates.items()))
     return 0

@@ -5,8 +5,9 @@ fresh run in a temporary folder, its replay filled with ``--replay`` (default ``
 random-policy agent steps (more if none is sampleable yet), and then timed over ``--repeats`` blocks of
 ``--updates`` updates each (after ``--warmup`` untimed ones). The update counter starts past
 ``train.consistency_start`` and the warm-up, so every timed update pays for the whole loss. Reported per
-variant: the median over blocks of seconds per update, of the batch building (``make_batch``: replay gather
-+ target-network bootstrap values + any reanalysis search) and of the gradient step (``learner.update``),
+variant: the median over blocks of seconds per update, of the batch building (``Trainer.sample_batch``: replay
+sample and gather + target-network bootstrap values + any reanalysis search) and of the gradient step
+(``Trainer.learn``: the learner update, priorities and weight refreshes),
 the bootstrap-value cache's hit rate at the end, and the speed-up of the median against the baseline.
 """
 from __future__ import annotations
@@ -18,6 +19,12 @@ import time
 from typing import Dict, List
 
 import numpy as np
+
+from ezrobot.factory import build_training
+from ezrobot.hydra_config import load_config
+from ezrobot.logger import MetricsLogger
+from ezrobot.trainer import Trainer
+from ezrobot.usage import UsageError
 
 
 def _parse(argv: List[str]) -> argparse.Namespace:
@@ -37,42 +44,29 @@ def _parse(argv: List[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _timed(fn, sink: List[float]):
-    """Wrap ``fn`` so that each call's wall time is appended to ``sink``."""
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        out = fn(*args, **kwargs)
-        sink.append(time.perf_counter() - start)
-        return out
-    return wrapper
-
-
 def time_variant(base: List[str], variant: List[str], args: argparse.Namespace) -> Dict:
-    """Median seconds per update (total, make_batch, learner.update) of one configuration."""
-    from ezrobot.factory import build_parts
-    from ezrobot.hydra_config import load_config
-    from ezrobot.trainer import Trainer
-
+    """Median seconds per update (total, batch building, gradient step) of one configuration."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config([*base, f"run_dir={tmp}/run", "log.progress=false", *variant])
-        parts = build_parts(cfg)
-        trainer = Trainer(cfg, parts)
+        parts, training = build_training(cfg)
+        trainer = Trainer(parts, training, MetricsLogger(cfg.run_dir))
         fill = args.replay or cfg.train.start_transitions
-        while trainer.c.agent_steps < fill or parts.replay.num_sampleable == 0:
-            trainer._collect()
+        while trainer.c.agent_steps < fill or training.replay.num_sampleable == 0:
+            trainer.collect()
         trainer.c.updates = max(cfg.train.consistency_start, cfg.optim.warmup_steps)
-        batch_s, step_s = [], []
-        parts.reanalyzer.make_batch = _timed(parts.reanalyzer.make_batch, batch_s)
-        parts.learner.update = _timed(parts.learner.update, step_s)
         for _ in range(args.warmup):
-            trainer._update()
+            trainer.update()
         totals, batches, steps = [], [], []
         for _ in range(args.repeats):
-            batch_s.clear()
-            step_s.clear()
+            batch_s, step_s = [], []
             start = time.perf_counter()
             for _ in range(args.updates):
-                trainer._update()
+                t0 = time.perf_counter()
+                sampled = trainer.sample_batch()
+                t1 = time.perf_counter()
+                trainer.learn(*sampled)
+                batch_s.append(t1 - t0)
+                step_s.append(time.perf_counter() - t1)
             totals.append((time.perf_counter() - start) / args.updates)
             batches.append(float(np.mean(batch_s)))
             steps.append(float(np.mean(step_s)))
@@ -85,8 +79,6 @@ def time_variant(base: List[str], variant: List[str], args: argparse.Namespace) 
 
 def main(argv: List[str]) -> int:
     """Time the baseline and every variant; print a table (or JSON with ``--json``)."""
-    from ezrobot.cli import UsageError
-
     args = _parse(argv)
     for name in ("updates", "repeats"):
         if getattr(args, name) < 1:

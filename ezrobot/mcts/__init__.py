@@ -2,7 +2,7 @@
 
 Entry points: :func:`search` (dispatcher) and one function per variant; :class:`SearchConfig`;
 :class:`RootInput`, :class:`RecurrentOutput`, :class:`SearchOutput`; :class:`LatentPool` and
-:func:`make_recurrent_fn` (torch latent slots on the model's device) in :mod:`ezrobot.mcts.slots`.
+:class:`RecurrentModel` (torch latent slots on the model's device) in :mod:`ezrobot.mcts.slots`.
 """
 from ezrobot.mcts.config import SearchConfig
 from ezrobot.mcts.policies import (gumbel_search, puct_search, sampled_gumbel_search, sampled_puct_search,

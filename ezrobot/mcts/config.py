@@ -1,13 +1,13 @@
 """Search configuration (the ``search`` config group): an OmegaConf structured config.
 
-Defaults follow REFERENCE.md §1-3: EfficientZero pUCT constants (c1 = 1.25, c2 = 19652, Dirichlet 0.3 /
+Defaults follow docs/REFERENCES.md §1-3: EfficientZero pUCT constants (c1 = 1.25, c2 = 19652, Dirichlet 0.3 /
 0.25, value-prefix horizon 5, min-max floor 0.01) and the EfficientZero V2 Gumbel / continuous settings
 (K = 16 root samples of which 12 come from a sigma x 3 proposal during training, 2 samples at interior
 nodes, c_visit = 50, c_scale = 0.1).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VARIANTS = ("puct", "gumbel")
 Q_NORMALIZATIONS = ("tree", "node")
@@ -17,7 +17,7 @@ Q_NORMALIZATIONS = ("tree", "node")
 class SearchConfig:
     """Tree search settings. Continuous action spaces use the sampled version of either variant."""
 
-    variant: str = "puct"
+    variant: str = field(default="puct", metadata={"choices": VARIANTS})  # validated with the schema's choices
     """``puct`` (EfficientZero pUCT / Sampled MuZero) or ``gumbel`` (Gumbel MuZero / EZ-V2 search)."""
     num_simulations: int = 50
     """N: simulations per search; simulation s creates tree node (and latent slot) s + 1."""
@@ -47,16 +47,13 @@ class SearchConfig:
     """pUCT, training: weight of the Dirichlet noise in the root prior (0 disables it)."""
     value_prefix_horizon: int = 5
     """The value-prefix LSTM state is reset at tree depths that are multiples of this horizon."""
-    use_value_prefix: bool = True
-    """Whether the model predicts value prefixes; when False its output is the immediate reward and every
-    node counts as reset."""
     c_visit: float = 50.0
     """Gumbel: sigma(q) = (c_visit + max_b N(b)) * c_scale * q."""
     c_scale: float = 0.1
     """Gumbel: see ``c_visit``."""
     min_max_floor: float = 0.01
     """Smallest range used by the min-max normalisation of Q values."""
-    q_normalization: str = "tree"
+    q_normalization: str = field(default="tree", metadata={"choices": Q_NORMALIZATIONS})
     """Gumbel: the range that min-max normalises the Q values fed to sigma(q). ``tree``: the min and max Q
     over every node of the tree (EfficientZero, EZ-V2). ``node``: the min and max of the node's own
     children's completed Q values (Gumbel MuZero as in mctx), so the candidates of one node always spread
@@ -71,11 +68,6 @@ class SearchConfig:
         Raises:
             ValueError: naming the bad field, its value and what is allowed.
         """
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant={self.variant!r} is not allowed; choose one of {', '.join(VARIANTS)}")
-        if self.q_normalization not in Q_NORMALIZATIONS:
-            raise ValueError(f"q_normalization={self.q_normalization!r} is not allowed; choose one of "
-                             f"{', '.join(Q_NORMALIZATIONS)}")
         positive_ints = ("num_simulations", "num_sampled_actions", "num_sampled_actions_interior",
                          "gumbel_top_m", "value_prefix_horizon")
         for name in positive_ints:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ezrobot.mcts.config import SearchConfig
 from ezrobot.mcts.gumbel import considered_visits
-from ezrobot.mcts.search import finalize, init_roots, run_search
+from ezrobot.mcts.engine import finalize, init_roots, run_simulations
 from ezrobot.mcts.tree import get_buffers
 from ezrobot.mcts.types import RecurrentOutput, RootInput, SearchOutput
 
@@ -33,12 +33,12 @@ def _slot_table(num_simulations: int, batch: int) -> np.ndarray:
     return table
 
 
-def _params(cfg: SearchConfig, discount: float, gumbel: bool, continuous: bool, k_interior: int,
+def _params(cfg: SearchConfig, root: RootInput, gumbel: bool, continuous: bool, k_interior: int,
             seed: int, pf: np.ndarray, pi: np.ndarray) -> None:
-    """Write the kernel's float and integer parameters (``search.F_*``, ``search.P_*``) into ``pf``, ``pi``."""
-    pf[:] = (discount, cfg.pb_c_base, cfg.pb_c_init, cfg.min_max_floor, cfg.c_visit, cfg.c_scale,
+    """Write the kernel's float and integer parameters (``engine.F_*``, ``engine.P_*``) into ``pf``, ``pi``."""
+    pf[:] = (root.discount, cfg.pb_c_base, cfg.pb_c_init, cfg.min_max_floor, cfg.c_visit, cfg.c_scale,
              float(cfg.q_normalization == "node"))
-    pi[:] = (int(gumbel), int(continuous), int(cfg.use_value_prefix), cfg.value_prefix_horizon,
+    pi[:] = (int(gumbel), int(continuous), int(root.use_value_prefix), cfg.value_prefix_horizon,
              cfg.depth_bound, k_interior, seed)
 
 
@@ -81,12 +81,12 @@ def _run(root: RootInput, recurrent_fn: RecurrentFn, cfg: SearchConfig, rng: np.
     if gumbel and train:
         noise[:, :k_root] = rng.gumbel(size=(batch, k_root))
     seed = int(rng.integers(0, 2 ** 62))
-    _params(cfg, root.discount, gumbel, continuous, k_interior, seed, bufs.pf, bufs.pi)
+    _params(cfg, root, gumbel, continuous, k_interior, seed, bufs.pf, bufs.pi)
     init_roots(value, policy, eps_root, noise, frac, widened, float(cfg.widen_std_scale), not gumbel, k_root,
                continuous, bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action,
                bufs.rows_f, bufs.rows_i)
     bufs.table[:] = considered_visits(min(cfg.gumbel_top_m, k_root), n) if gumbel else 0
-    run_search(bufs, policy, recurrent_fn, n, continuous, _slot_table(n, batch), rng)
+    run_simulations(bufs, policy, recurrent_fn, n, continuous, _slot_table(n, batch), rng)
     uniforms = rng.random(batch) if (train and not gumbel) else np.zeros(batch)
     return _outputs(bufs, n, train, temperature, uniforms, batch, k_root, continuous)
 

@@ -1,4 +1,4 @@
-"""Latent slot pool on the model's device and the ``recurrent_fn`` adapter for the search engine.
+"""Latent slot pool on the model's device and :class:`RecurrentModel`, the engine's ``recurrent_fn`` over it.
 
 Slot = tree node index: slot 0 holds the roots' latents, simulation s writes slot s + 1. The pool keeps
 torch tensors ``latents [B, N+1, *L]`` and, with a value-prefix LSTM, ``h`` and ``c [B, N+1, H]``, allocated
@@ -87,32 +87,35 @@ class LatentPool:
                 self.c[:, 0] = lstm[1][0]
 
 
-def make_recurrent_fn(pool: LatentPool, step_fn: StepFn, *, continuous: bool) -> Callable:
-    """The engine's ``recurrent_fn`` over a latent pool.
+class RecurrentModel:
+    """The engine's ``recurrent_fn`` over a latent pool: ``model(parent_slots, actions, child_slots, reset)``
+    gathers the parents' latents (and LSTM states), runs ``step_fn`` once, writes the children into their
+    slots (LSTM state zeroed where ``reset``) and returns numpy float32 outputs.
 
     Args:
         pool: An allocated pool whose slot 0 holds the roots.
         step_fn: ``(latent [B, *L], lstm (h, c) each [1, B, H] or None, actions) -> (next_latent,
             next_lstm, value [B], value_prefix [B], policy [B, P])`` in torch, scalars already decoded.
         continuous: Whether actions are float ``[B, D]`` (else int64 ``[B]``).
-
-    Returns:
-        ``recurrent_fn(parent_slots, actions, child_slots, reset) -> RecurrentOutput``: gathers the parents,
-        calls ``step_fn`` once, writes the children into their slots (LSTM state zeroed where ``reset``) and
-        returns numpy float32 outputs.
     """
-    def recurrent_fn(parent_slots: np.ndarray, actions: np.ndarray, child_slots: np.ndarray,
-                     reset: np.ndarray) -> RecurrentOutput:
+
+    def __init__(self, pool: LatentPool, step_fn: StepFn, *, continuous: bool):
+        self.pool, self.step_fn, self.continuous = pool, step_fn, continuous
+
+    def __call__(self, parent_slots: np.ndarray, actions: np.ndarray, child_slots: np.ndarray,
+                 reset: np.ndarray) -> RecurrentOutput:
+        """One batched model step for the B new children (see the class docstring)."""
+        pool = self.pool
         device = pool.latents.device
         rows = pool.rows
         parents = torch.from_numpy(np.array(parent_slots, np.int64)).to(device)
         children = torch.from_numpy(np.array(child_slots, np.int64)).to(device)
-        act = torch.from_numpy(np.array(actions, np.float32 if continuous else np.int64)).to(device)
+        act = torch.from_numpy(np.array(actions, np.float32 if self.continuous else np.int64)).to(device)
         lstm = None
         if pool.h is not None:
             lstm = (pool.h[rows, parents].unsqueeze(0), pool.c[rows, parents].unsqueeze(0))
         with torch.no_grad():
-            latent, next_lstm, value, value_prefix, policy = step_fn(pool.latents[rows, parents], lstm, act)
+            latent, next_lstm, value, value_prefix, policy = self.step_fn(pool.latents[rows, parents], lstm, act)
             pool.latents[rows, children] = latent.to(pool.latents.dtype)
             if pool.h is not None and next_lstm is not None:
                 keep = (~torch.from_numpy(np.asarray(reset, np.bool_)).to(device)).unsqueeze(1).float()
@@ -121,5 +124,3 @@ def make_recurrent_fn(pool: LatentPool, step_fn: StepFn, *, continuous: bool) ->
             out = torch.stack([value.float().reshape(-1), value_prefix.float().reshape(-1)], 0).cpu().numpy()
             pol = policy.float().cpu().numpy()
         return RecurrentOutput(out[0], out[1], pol)
-
-    return recurrent_fn

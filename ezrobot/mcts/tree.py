@@ -37,9 +37,9 @@ PATH_LEN, TERMINAL, DEPTH_SUM, DEPTH_MAX = 0, 1, 2, 3
 HEADER = 6
 """Length of the shape header ``(B, M, C, D, P, N)`` at the start of the int64 pool."""
 NUM_PI = 7
-"""Integer search parameters stored after the header (see ``search.P_*``)."""
+"""Integer search parameters stored after the header (see ``engine.P_*``)."""
 NUM_PF = 7
-"""Float search parameters (see ``search.F_*``)."""
+"""Float search parameters (see ``engine.F_*``)."""
 
 
 @dataclass

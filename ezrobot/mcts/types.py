@@ -21,12 +21,16 @@ class RootInput:
             first D give mu = 5 tanh(x / 5), the last D give sigma = softplus(x + 1) + 0.1).
         discount: Discount per agent step.
         continuous: Whether the action space is continuous.
+        use_value_prefix: Whether the model predicts value prefixes (reset by its LSTM every
+            ``SearchConfig.value_prefix_horizon`` depths); False: its reward output is the immediate reward
+            and every node counts as reset. A property of the model, not a search setting.
     """
 
     value: np.ndarray  # [B] float32
     policy: np.ndarray  # [B, P] float32
     discount: float
     continuous: bool = False
+    use_value_prefix: bool = True
 
     @property
     def batch_size(self) -> int:

@@ -1,4 +1,4 @@
-"""Image augmentation for the consistency views (REFERENCE §1): random shift and intensity, batched on any
+"""Image augmentation for the consistency views (docs/REFERENCES.md §1): random shift and intensity, batched on any
 device.
 
 Random shift = replicate-pad by ``pad`` pixels and crop back at a random offset. On CPU each image is one

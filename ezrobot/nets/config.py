@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import List, Optional
 
+from ezrobot.schema import check_choices, choice
+
 PRESETS = ("paper", "small", "custom")
 NORMS = ("batch", "layer", "none")
 PIXEL_LATENTS = ("spatial", "vector")
@@ -20,7 +22,7 @@ FAMILIES = ("conv", "mlp")
 class ModelConfig:
     """Network sizes. ``None`` fields are filled from ``preset`` by :func:`resolve_preset`."""
 
-    preset: str = "paper"
+    preset: str = choice("paper", PRESETS)
     """``paper`` (EfficientZero Atari conv net / EZ-V2 proprio MLP), ``small`` (cheap CPU variant:
     projection 256/64, LSTM 64) or ``custom`` (no preset: every size field below must be set)."""
     channels: Optional[int] = None
@@ -57,10 +59,10 @@ class ModelConfig:
     action_embedding: Optional[int] = None
     """0: raw action (conv: one plane a/|A| or D planes of a; MLP: one-hot or a). >0: a learned linear
     embedding of that size (conv: as planes; EZ-V2 vision 16)."""
-    norm: Optional[str] = None
+    norm: Optional[str] = choice(None, NORMS)
     """Normalisation layers: ``batch`` (paper conv), ``layer`` (EZ-V2 MLP; GroupNorm(1) for convs) or
     ``none``."""
-    projection_norm: Optional[str] = None
+    projection_norm: Optional[str] = choice(None, NORMS)
     """Normalisation of the SimSiam projector and predictor: ``batch`` (EfficientZero, EZ-V2, LightZero:
     BatchNorm1d after every projector layer, the output included, which keeps the projections from
     collapsing to a constant), ``layer`` or ``none`` (between hidden layers only). None: ``batch`` for image
@@ -70,7 +72,7 @@ class ModelConfig:
     """Vector observations only: squash them with symlog(x) = sign(x) log(1 + |x|) before the first layer
     (DreamerV3), so that large entries (joint velocities of tens) do not swamp small ones (angles,
     positions). Must stay false for image observations."""
-    pixel_latent: str = "spatial"
+    pixel_latent: str = choice("spatial", PIXEL_LATENTS)
     """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
     prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
     representation, and dynamics, reward and prediction are the MLP family's (the preset then also fills
@@ -82,15 +84,7 @@ class ModelConfig:
         Raises:
             ValueError: naming the bad field, its value and what is allowed.
         """
-        if self.preset not in PRESETS:
-            raise ValueError(f"model.preset={self.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
-        if self.pixel_latent not in PIXEL_LATENTS:
-            raise ValueError(f"model.pixel_latent={self.pixel_latent!r} is unknown; choose one of "
-                             f"{', '.join(PIXEL_LATENTS)}")
-        for name in ("norm", "projection_norm"):
-            value = getattr(self, name)
-            if value is not None and value not in NORMS:
-                raise ValueError(f"model.{name}={value!r} is unknown; choose one of {', '.join(NORMS)}")
+        check_choices(self, "model.")
         for name in ("channels", "blocks", "reduced_channels", "latent_dim", "mlp_hidden", "lstm_hidden",
                      "projection_dim", "predictor_hidden"):
             value = getattr(self, name)

@@ -1,4 +1,4 @@
-"""EfficientZero conv family for uint8 image observations (REFERENCE §1).
+"""EfficientZero conv family for uint8 image observations (docs/REFERENCES.md §1).
 
 Representation (downsample on, 96 px): conv3x3 s2 (C_in -> c/2) + norm + ReLU, residual block (c/2),
 residual block c/2 -> c stride 2, residual block (c), avg-pool 3 s2, residual block (c), avg-pool 3 s2

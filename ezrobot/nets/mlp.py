@@ -1,4 +1,4 @@
-"""EZ-V2 proprio family for float vector observations (REFERENCE §3): pre-LayerNorm residual MLPs.
+"""EZ-V2 proprio family for float vector observations (docs/REFERENCES.md §3): pre-LayerNorm residual MLPs.
 
 Representation: Linear(obs -> hidden), ``blocks`` residual MLP blocks, norm, Linear(hidden -> latent_dim).
 Dynamics: Linear(latent + action features -> hidden), ``blocks`` blocks, norm, Linear(hidden -> latent_dim),

@@ -7,96 +7,20 @@ the self-play search policy (+ sampled candidate actions) and root value. Episod
 position cuts links to it and withdraws positions whose frame stack needs it. A non-final position becomes
 sampleable once ``unroll_steps + td_steps`` later positions exist or its episode ended, at the current max
 priority (``ezrobot.sumtree.PrioritizedSampler``). ``gather`` uses numpy fancy indexing (loops over the
-K + n steps, never over samples); the n-step arithmetic is ``ezrobot.targets.nstep_bootstrap``.
+K + n steps, never over samples) and returns raw slices; the targets are ``ezrobot.targets.build_targets``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
 
+from ezrobot.replay.checks import as_array, check_env_ids, check_positions
+from ezrobot.replay.config import ReplayConfig
+from ezrobot.replay.trajectory import Trajectory
 from ezrobot.sumtree import PrioritizedSampler
-from ezrobot.targets import nstep_bootstrap
 
-__all__ = ["ReplayConfig", "Replay", "ReplaySample"]
-
-
-@dataclass
-class ReplayConfig:
-    """Prioritized replay settings (the ``replay`` group)."""
-
-    capacity: int = 100_000
-    """Ring size in positions (one stored observation each, i.e. about one transition)."""
-    alpha: float = 0.6
-    """Priority exponent: P(i) ∝ p_i^alpha (0 gives uniform sampling)."""
-    beta_start: float = 0.4
-    """Importance-sampling exponent at the first update, annealed linearly to ``beta_end``."""
-    beta_end: float = 1.0
-    """Importance-sampling exponent at the last update."""
-    priority_eps: float = 1e-6
-    """Floor added to |v - z| by the learner; priorities below it are raised to it."""
-    prioritized: bool = True
-    """Sample by priority with importance weights; False samples uniformly with unit weights."""
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first field outside its allowed range."""
-        if int(self.capacity) < 2:
-            raise ValueError(f"capacity={self.capacity!r} must be an integer >= 2")
-        if not self.alpha >= 0:
-            raise ValueError(f"alpha={self.alpha!r} must be >= 0")
-        for name in ("beta_start", "beta_end"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be in [0, 1]")
-        if not self.priority_eps > 0:
-            raise ValueError(f"priority_eps={self.priority_eps!r} must be > 0")
-
-
-@dataclass
-class ReplaySample:
-    """What ``Replay.gather`` returns (numpy arrays). Shapes: B batch, K unroll steps, P policy width, D action
-    dimension, O observation shape (stacked for pixels). Index k means position t+k of the sample's episode.
-
-    Attributes:
-        obs: ``[B, K+1, *O]`` observations at t..t+K, frames stacked; past the episode end the final one.
-        actions: ``[B, K]`` int64 or ``[B, K, D]`` float32 taken at t..t+K-1; random valid actions where
-            ``action_mask`` is 0.
-        rewards: ``[B, K]`` rewards for those actions (0 where ``action_mask`` is 0).
-        obs_mask: ``bool [B, K+1]`` position t+k exists (the final position included).
-        policy_mask: ``bool [B, K+1]`` t+k is a non-final position with a stored search policy.
-        action_mask: ``bool [B, K]`` the action at t+k was really taken.
-        policies: ``[B, K+1, P]`` self-play search policies (0 where ``policy_mask`` is 0).
-        sampled_actions: ``[B, K+1, P, D]`` the candidates those policies refer to (continuous), or None.
-        root_values: ``[B, K+1]`` self-play root values (0 where ``policy_mask`` is 0).
-        nstep_return: ``[B, K+1]`` sum_{i<m} γ^i r_{t+k+i}, m = min(l, steps from t+k to the episode end).
-        bootstrap_obs: ``[B, K+1, *O]`` observations at t+k+m (the final one for k past the end).
-        bootstrap_discount: ``[B, K+1]`` γ^m, or 0 when the episode terminated at or before t+k+m or k is
-            past the end. Value target z_k = nstep_return + bootstrap_discount · V(bootstrap_obs).
-        ages: ``int64 [B]`` insertions since position t was written.
-        td_horizons: ``int64 [B]`` the horizons l used.
-        positions: ``int64 [B, K+1]`` ring positions of t+k (-1 past the end).
-        bootstrap_positions: ``int64 [B, K+1]`` ring positions of the bootstrap observations.
-        terminated: ``bool [B]`` the trajectory's episode ended by termination within t..t+K+n (steps
-            past its end are absorbing: value 0, reward 0), as opposed to a truncation or no end yet.
-    """
-
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    obs_mask: np.ndarray
-    policy_mask: np.ndarray
-    action_mask: np.ndarray
-    policies: np.ndarray
-    sampled_actions: Optional[np.ndarray]
-    root_values: np.ndarray
-    nstep_return: np.ndarray
-    bootstrap_obs: np.ndarray
-    bootstrap_discount: np.ndarray
-    ages: np.ndarray
-    td_horizons: np.ndarray
-    positions: np.ndarray
-    bootstrap_positions: np.ndarray
-    terminated: np.ndarray
+__all__ = ["Replay"]
 
 
 _ARRAYS = ("obs", "action", "reward", "policy", "root_value", "episode", "step", "insertion", "is_final",
@@ -197,7 +121,7 @@ class Replay:
             obs: ``[E', *obs_shape]`` reset observations (pixels: stacked ``[stack*C, H, W]`` uint8 with the
                 first frame repeated, as FrameStackObservation's "reset" padding gives).
         """
-        env_ids = self._check_env_ids(env_ids)
+        env_ids = check_env_ids(env_ids, self.num_envs)
         frames = self._frames("obs", obs, len(env_ids))
         live = env_ids[self._env_pos[env_ids] >= 0]
         if live.size:
@@ -212,7 +136,7 @@ class Replay:
     def end_episodes(self, env_ids) -> None:
         """Close the live episodes of ``env_ids`` at their newest observation, as truncated (values bootstrap
         from that observation). Used to abandon episodes, e.g. when self-play restarts after a resume."""
-        env_ids = self._check_env_ids(env_ids)
+        env_ids = check_env_ids(env_ids, self.num_envs)
         cur = self._env_pos[env_ids]
         if np.any(cur < 0):
             raise ValueError(f"end_episodes: envs {env_ids[cur < 0].tolist()} have no live episode")
@@ -235,21 +159,21 @@ class Replay:
             truncated: ``bool [E']`` episode ended by the time limit (bootstrap from ``next_obs``).
             sampled_actions: ``[E', P, D]`` root candidate actions; required for continuous spaces only.
         """
-        env_ids = self._check_env_ids(env_ids)
+        env_ids = check_env_ids(env_ids, self.num_envs)
         e = len(env_ids)
         cur = self._env_pos[env_ids]
         if np.any(cur < 0):
             raise ValueError(f"add: envs {env_ids[cur < 0].tolist()} have no live episode; call start_episodes")
         acts = self._check_actions(actions, e)
-        rewards = _array("rewards", rewards, (e,), np.float32)
-        policies = _array("search_policies", search_policies, (e, self.policy_size), np.float32)
-        roots = _array("root_values", root_values, (e,), np.float32)
-        term = _array("terminated", terminated, (e,), bool)
-        trunc = _array("truncated", truncated, (e,), bool) & ~term
+        rewards = as_array("rewards", rewards, (e,), np.float32)
+        policies = as_array("search_policies", search_policies, (e, self.policy_size), np.float32)
+        roots = as_array("root_values", root_values, (e,), np.float32)
+        term = as_array("terminated", terminated, (e,), bool)
+        trunc = as_array("truncated", truncated, (e,), bool) & ~term
         if self.continuous:
             if sampled_actions is None:
                 raise ValueError("add: sampled_actions [E', P, D] are required for continuous actions")
-            sampled = _array("sampled_actions", sampled_actions, (e, self.policy_size, self.action_dim),
+            sampled = as_array("sampled_actions", sampled_actions, (e, self.policy_size, self.action_dim),
                              np.float32)
         elif sampled_actions is not None:
             raise ValueError("add: sampled_actions must be None for discrete actions")
@@ -340,29 +264,21 @@ class Replay:
     def update_priorities(self, positions, priorities) -> None:
         """Set priorities ``[B]`` (finite, >= 0; raised to ``priority_eps``) of ``positions int [B]``.
         Positions that stopped being sampleable since they were drawn are skipped."""
-        self._prio.update(self._check_positions(positions), priorities)
+        self._prio.update(check_positions(positions, self.capacity), priorities)
 
-    def gather(self, positions, td_horizons, discount: float, rng: np.random.Generator) -> ReplaySample:
-        """Build the stored data and value-target pieces for trajectories starting at ``positions``.
+    def gather(self, positions, rng: np.random.Generator) -> Trajectory:
+        """The stored data along the trajectory windows t..t+K+n starting at ``positions``.
 
         Args:
             positions: ``int [B]`` sampleable positions t.
-            td_horizons: ``int [B]`` value horizons l in [1, td_steps].
-            discount: γ in (0, 1].
             rng: Draws the random actions used past the episode end.
 
         Returns:
-            ``ReplaySample`` (see its docstring for shapes and masks).
+            A :class:`Trajectory` (see its docstring for shapes and masks).
         """
-        pos = self._check_positions(positions)
+        pos = check_positions(positions, self.capacity)
         if not np.all(self._prio.sampleable[pos]):
             raise ValueError(f"gather: positions {pos[~self._prio.sampleable[pos]][:8].tolist()} are not sampleable")
-        horizons = _array("td_horizons", td_horizons, pos.shape, np.int64)
-        if horizons.size and (horizons.min() < 1 or horizons.max() > self.td_steps):
-            raise ValueError(f"td_horizons must lie in [1, td_steps={self.td_steps}], got "
-                             f"{horizons.min()}..{horizons.max()}")
-        if not 0.0 < discount <= 1.0:
-            raise ValueError(f"discount={discount!r} must be in (0, 1]")
         k1, span = self.unroll_steps + 1, self.unroll_steps + self.td_steps
         chain = np.full((pos.size, span + 1), -1, np.int64)
         chain[:, 0] = pos
@@ -377,25 +293,20 @@ class Replay:
         safe = np.where(valid, chain, last_pos[:, None])
         acted = valid & self._has_action[safe]
         step_rewards = np.where(acted, self._reward[safe], 0.0).astype(np.float32)
-        ret, boot_idx, boot_disc = nstep_bootstrap(step_rewards[:, :span], last, horizons, discount, k1,
-                                                   self._terminated[last_pos])
-        boot_pos = np.take_along_axis(safe, boot_idx, axis=1)
         idx, pmask, amask = safe[:, :k1], acted[:, :k1], acted[:, :self.unroll_steps]
-        return ReplaySample(
-            obs=self._stacked(idx), actions=self._actions_or_random(safe[:, :self.unroll_steps], amask, rng),
-            rewards=step_rewards[:, :self.unroll_steps], obs_mask=valid[:, :k1], policy_mask=pmask,
-            action_mask=amask, policies=np.where(pmask[..., None], self._policy[idx], 0.0),
+        return Trajectory(
+            obs=self.stacked_obs(idx), actions=self._actions_or_random(safe[:, :self.unroll_steps], amask, rng),
+            rewards=step_rewards[:, :span], obs_mask=valid[:, :k1], policy_mask=pmask, action_mask=amask,
+            policies=np.where(pmask[..., None], self._policy[idx], 0.0),
             sampled_actions=(np.where(pmask[..., None, None], self._sampled_actions[idx], 0.0)
                              if self.continuous else None),
             root_values=np.where(pmask, self._root_value[idx], 0.0).astype(np.float32),
-            nstep_return=ret, bootstrap_obs=self._stacked(boot_pos), bootstrap_discount=boot_disc,
-            ages=self._num_insertions - self._insertion[pos], td_horizons=horizons,
-            positions=chain[:, :k1].copy(), bootstrap_positions=boot_pos,
-            terminated=self._is_final[last_pos] & self._terminated[last_pos])
+            ages=self._num_insertions - self._insertion[pos], positions=chain[:, :k1].copy(),
+            window_positions=safe, last=last, terminated=self._is_final[last_pos] & self._terminated[last_pos])
 
     def ages(self, positions) -> np.ndarray:
         """``int64 [B]`` insertions since each position was written (the off-policy horizon's age)."""
-        pos = self._check_positions(positions)
+        pos = check_positions(positions, self.capacity)
         return self._num_insertions - self._insertion[pos]
 
     def content_keys(self, idx: np.ndarray) -> np.ndarray:
@@ -411,7 +322,7 @@ class Replay:
             cur = np.where(has, prev, cur)
         return self._insertion[idx] * self.stack + depth
 
-    def _stacked(self, idx: np.ndarray) -> np.ndarray:
+    def stacked_obs(self, idx: np.ndarray) -> np.ndarray:
         """Observations ``[*idx.shape, *obs_shape]`` at positions ``idx``: frames oldest first, the episode's
         first frame repeated before its step 0 (FrameStackObservation "reset" padding)."""
         if self.stack == 1:
@@ -466,24 +377,10 @@ class Replay:
         self._prio.load_state_dict(state)
 
     # ------------------------------------------------------------------------------------ validation
-    def _check_env_ids(self, env_ids) -> np.ndarray:
-        ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
-            raise ValueError(f"env_ids {ids.tolist()} out of range [0, num_envs={self.num_envs})")
-        if np.unique(ids).size != ids.size:
-            raise ValueError(f"env_ids {ids.tolist()} contain duplicates")
-        return ids
-
-    def _check_positions(self, positions) -> np.ndarray:
-        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
-        if pos.size and (pos.min() < 0 or pos.max() >= self.capacity):
-            raise ValueError(f"positions out of range [0, capacity={self.capacity}): {pos.min()}..{pos.max()}")
-        return pos
-
     def _check_actions(self, actions, e: int) -> np.ndarray:
         if self.continuous:
-            return _array("actions", actions, (e, self.action_dim), np.float32)
-        acts = _array("actions", actions, (e,), np.int64)
+            return as_array("actions", actions, (e, self.action_dim), np.float32)
+        acts = as_array("actions", actions, (e,), np.int64)
         if acts.size and (acts.min() < 0 or acts.max() >= self.spec.num_actions):
             raise ValueError(f"actions {acts.tolist()} out of range [0, {self.spec.num_actions})")
         return acts
@@ -499,10 +396,3 @@ class Replay:
             return obs[:, obs.shape[1] - self.frame_shape[0]:]
         return obs.astype(np.float32, copy=False)
 
-
-def _array(name: str, value, shape, dtype) -> np.ndarray:
-    """``value`` as an array of ``shape`` and ``dtype``, or a ValueError naming it."""
-    arr = np.asarray(value)
-    if arr.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {arr.shape}; expected {tuple(shape)}")
-    return arr.astype(dtype, copy=False)

@@ -219,7 +219,7 @@ def _visit_action(visits, num, train, temperature, u):
     return last
 
 
-def run_search(bufs: TreeBuffers, policy: np.ndarray, recurrent_fn: Callable, num_simulations: int,
+def run_simulations(bufs: TreeBuffers, policy: np.ndarray, recurrent_fn: Callable, num_simulations: int,
                continuous: bool, slot_table: np.ndarray, rng: np.random.Generator) -> None:
     """The simulation loop over already initialised roots (see :func:`simulation_step`).
 

@@ -4,8 +4,8 @@ Typical use (what ``ezrobot video`` does)::
 
     env, spec = make_env("dmc/cartpole-swingup", EnvConfig(), seed=0, train=False)
     policy_fn = random_policy(spec, np.random.default_rng(0))
-    frames = record_rollouts(env, policy_fn, episodes=2, cameras=[0, 1], size=(240, 320), seed=0)
-    write_video([f for episode in frames for f in episode], "out.mp4", fps=30, format="mp4")
+    episodes = record_rollouts(env, policy_fn, episodes=2, cameras=[0, 1], size=(240, 320), seed=0)
+    write_video([f for episode in episodes for f in episode.frames], "out.mp4", fps=30, format="mp4")
 
 ``policy_fn(obs) -> (action, extras)``; ``extras`` may hold ``"value"`` (float), ``"visit_probs"`` (``[K]``,
 or ``"visit_counts"``, normalised here) and ``"sampled_actions"`` (``[K, D]``, continuous control). An
@@ -16,17 +16,19 @@ episode, so frames are annotated in a second pass (:class:`EpisodeRecorder`).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 
+from ezrobot.agent import SearchAgent
+from ezrobot.config import Config
+from ezrobot.envs import make_env
+from ezrobot.envs.spec import EnvSpec
 from ezrobot.overlay import RolloutFrameInfo, draw_overlay, tile_frames
+from ezrobot.video_writer import write_video
 
-VIDEO_FORMATS = ("mp4", "gif")
-MAX_GIF_FPS = 50.0
 Camera = Union[str, int, None]
 PolicyFn = Callable[[Any], Tuple[Any, Dict[str, Any]]]
 
@@ -44,7 +46,7 @@ def parse_cameras(text: str) -> List[Camera]:
     return cams
 
 
-def random_policy(spec, rng: np.random.Generator) -> PolicyFn:
+def random_policy(spec: EnvSpec, rng: np.random.Generator) -> PolicyFn:
     """Uniform random actions for ``spec`` (an :class:`EnvSpec`): ints in ``[0, num_actions)`` or float32
     ``[num_actions]`` in ``[-1, 1]``. The extras dict is empty."""
     if spec.action_type == "discrete":
@@ -52,6 +54,29 @@ def random_policy(spec, rng: np.random.Generator) -> PolicyFn:
     if spec.action_type == "continuous":
         return lambda obs: (rng.uniform(-1.0, 1.0, spec.num_actions).astype(np.float32), {})
     raise ValueError(f"action_type {spec.action_type!r} is not supported; allowed: 'discrete', 'continuous'")
+
+
+class SearchPolicy:
+    """``obs -> (action, extras)`` with the deterministic (evaluation) search; the extras feed the overlays.
+
+    Args:
+        agent: The search agent.
+        model: The network searched with (in eval mode).
+        rng: Generator of the search.
+        continuous: Whether actions are float vectors (the sampled candidates are shown then).
+    """
+
+    def __init__(self, agent: SearchAgent, model: torch.nn.Module, rng: np.random.Generator, continuous: bool):
+        self.agent, self.model, self.rng, self.continuous = agent, model, rng, continuous
+
+    def __call__(self, obs: np.ndarray) -> Tuple[Any, Dict[str, Any]]:
+        """The searched action for one observation and its value / visit statistics."""
+        out = self.agent.search(self.model, obs[None], self.rng, train=False)
+        extras = {"value": float(out.root_value[0]), "visit_probs": out.policy[0]}
+        if self.continuous:
+            extras["sampled_actions"] = out.sampled_actions[0]
+            return out.action[0], extras
+        return int(out.action[0]), extras
 
 
 def discounted_returns(rewards: Sequence[float], discount: float) -> np.ndarray:
@@ -222,8 +247,8 @@ def record_episode(env, policy_fn: PolicyFn, cameras: Sequence[Camera] = (None,)
 
 def record_rollouts(env, policy_fn: PolicyFn, episodes: int, cameras: Sequence[Camera] = (None,), *,
                     size: Tuple[int, int] = (240, 320), overlays: bool = True, seed: int = 0,
-                    max_steps: Optional[int] = None) -> List[List[np.ndarray]]:
-    """Record ``episodes`` episodes (episode i reset with ``seed + i``); returns each episode's frames.
+                    max_steps: Optional[int] = None) -> List[EpisodeRecording]:
+    """Record ``episodes`` episodes (episode i reset with ``seed + i``); returns each episode's recording.
 
     See :func:`record_episode` for the arguments. Every frame of every episode has the same shape
     ``[H, len(cameras) * W (+ panel_width(H)), 3]``.
@@ -231,93 +256,7 @@ def record_rollouts(env, policy_fn: PolicyFn, episodes: int, cameras: Sequence[C
     if episodes <= 0:
         raise ValueError(f"episodes {episodes} must be a positive integer")
     return [record_episode(env, policy_fn, cameras, size=size, overlays=overlays, seed=seed + i,
-                           max_steps=max_steps).frames for i in range(episodes)]
-
-
-def write_video(frames: Iterable[np.ndarray], path: Union[str, os.PathLike], fps: float = 30.0,
-                format: Optional[str] = None, *, macro_block_size: int = 2) -> Path:
-    """Write frames to an mp4 (H.264 via imageio-ffmpeg) or gif (imageio's pillow plugin), atomically.
-
-    The file is written next to ``path`` under a temporary name and renamed into place, so readers never
-    see a partial video and a failed write leaves an existing file untouched. Parent directories are
-    created.
-
-    Args:
-        frames: ``[H, W, 3]`` (or ``[H, W]`` grey) uint8 frames, all of one shape; at least one.
-        path: Output file.
-        fps: Frames per second (gif: at most 50, stored in 1/100 s steps).
-        format: ``"mp4"`` or ``"gif"`` (default: the suffix of ``path``).
-        macro_block_size: mp4 only: frames are padded (black, bottom/right) to a multiple of this in both
-            sides; H.264 with yuv420p needs 2, some hardware decoders want 16.
-
-    Returns:
-        The written path. Identical consecutive gif frames are merged by pillow (the timing is kept).
-    """
-    path = Path(path)
-    fmt = (format or path.suffix.lstrip(".")).lower()
-    if fmt not in VIDEO_FORMATS:
-        given = f"format {format!r}" if format else f"format {fmt!r} (from the suffix of {str(path)!r})"
-        raise ValueError(f"video {given} is not supported; allowed: {', '.join(VIDEO_FORMATS)}")
-    if not fps > 0 or (fmt == "gif" and fps > MAX_GIF_FPS):
-        limit = f"(0, {MAX_GIF_FPS:g}] for gif" if fmt == "gif" else "> 0"
-        raise ValueError(f"fps {fps} is out of range; allowed: {limit}")
-    if macro_block_size < 1:
-        raise ValueError(f"macro_block_size {macro_block_size} must be >= 1")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp.{fmt}", dir=path.parent)
-    os.close(fd)
-    try:
-        count = _write_frames(frames, tmp, fps, fmt, macro_block_size)
-        if count == 0:
-            raise ValueError("write_video needs at least one frame, got none")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _write_frames(frames: Iterable[np.ndarray], tmp: str, fps: float, fmt: str, block: int) -> int:
-    """Stream ``frames`` into ``tmp``; returns the number written."""
-    import imageio.v2 as imageio
-    import imageio.v3 as iio
-
-    if fmt == "mp4":
-        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264",
-                                    pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error")
-        write = writer.append_data
-    else:
-        writer = iio.imopen(tmp, "w", extension=".gif", plugin="pillow")
-        duration = 10 * max(2, int(round(100.0 / fps)))  # gif delays are whole 1/100 s; < 2 plays slowly
-        write = lambda f: writer.write(f, duration=duration, loop=0, is_batch=False)  # noqa: E731
-    count, shape = 0, None
-    try:
-        for frame in frames:
-            frame = _check_frame(frame, count, shape)
-            shape = frame.shape
-            write(_pad(frame, block) if fmt == "mp4" else frame)
-            count += 1
-    finally:
-        writer.close()
-    return count
-
-
-def _check_frame(frame: np.ndarray, index: int, shape: Optional[tuple]) -> np.ndarray:
-    frame = np.asarray(frame)
-    if frame.ndim == 2:
-        frame = np.repeat(frame[:, :, None], 3, axis=2)
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"frame {index} has shape {frame.shape} dtype {frame.dtype}; expected [H, W, 3] uint8")
-    if shape is not None and frame.shape != shape:
-        raise ValueError(f"frame {index} has shape {frame.shape} but frame 0 has {shape}; all must match")
-    return frame
-
-
-def _pad(frame: np.ndarray, block: int) -> np.ndarray:
-    """Pad bottom/right with black to multiples of ``block``."""
-    h, w = frame.shape[:2]
-    ph, pw = -h % block, -w % block
-    return np.pad(frame, ((0, ph), (0, pw), (0, 0))) if ph or pw else frame
+                           max_steps=max_steps) for i in range(episodes)]
 
 
 def _check_size(size: Tuple[int, int]) -> Tuple[int, int]:
@@ -346,3 +285,31 @@ def _parse_extras(extras: Mapping[str, Any]) -> Tuple[Optional[float], Optional[
             raise ValueError(f"extras['sampled_actions'] must be [K, D] matching visit_probs [K], got "
                              f"{sampled.shape} with visit_probs {None if probs is None else probs.shape}")
     return value, probs, sampled
+
+
+class EvalVideoRecorder:
+    """The trainer's evaluation video (``eval.video``): the first evaluation episode (same seed, deterministic
+    search) rendered to ``<run_dir>/videos/eval_<env steps>.mp4``. An ``ezrobot.evaluate.VideoRecorder``.
+
+    Args:
+        cfg: The run configuration (task, env settings, ``eval.video_camera``, ``run_dir``).
+    """
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def __call__(self, agent: SearchAgent, model: torch.nn.Module, env_steps: int, seed: int) -> str:
+        """Record and write the video; returns its path."""
+        cfg = self.cfg
+        env, spec = make_env(cfg.task, cfg.env, seed=seed, train=False)
+        was_training = model.training
+        model.eval()
+        try:
+            policy = SearchPolicy(agent, model, np.random.default_rng(seed), spec.action_type == "continuous")
+            rec = record_episode(env, policy, parse_cameras(cfg.eval.video_camera), seed=seed)
+        finally:
+            env.close()
+            model.train(was_training)
+        path = os.path.join(cfg.run_dir, "videos", f"eval_{env_steps:09d}.mp4")
+        write_video(rec.frames, path, fps=30, format="mp4")
+        return str(path)

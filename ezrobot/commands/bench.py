@@ -1,0 +1,29 @@
+"""``ezrobot bench search|dmc|update [options]``: benchmarks that print JSON (search engine throughput, the DMC
+protocol, learner update cost); each benchmark module parses its own options."""
+from __future__ import annotations
+
+from typing import List
+
+from ezrobot.usage import UsageError
+
+BENCHES = ("search", "dmc", "update")
+
+
+def main(args: List[str]) -> int:
+    """Dispatch ``ezrobot bench <name> [options]``."""
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: ezrobot bench search [--json] | ezrobot bench dmc --tasks T1,T2 --obs proprio|pixels "
+              "--env-steps N --seeds 0,1,2 [--out DIR] | ezrobot bench update [--experiment E] [--variant \"k=v ...\"] "
+              "[--json]")
+        return 0
+    name, rest = args[0], args[1:]
+    if name == "search":  # each benchmark imports only what it runs (search: the engine without torch models)
+        from ezrobot.bench import search
+        return search.main(rest)
+    if name == "dmc":
+        from ezrobot.bench import dmc
+        return dmc.main(rest)
+    if name == "update":
+        from ezrobot.bench import update
+        return update.main(rest)
+    raise UsageError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHES)}")
