@@ -20,7 +20,7 @@ import torch
 
 from ezrobot import losses
 from ezrobot.config import Config
-from ezrobot.distributions import SquashedGaussian
+from ezrobot.distributions import SquashedGaussian, head_to_mean_std
 from ezrobot.nets import scale_gradient
 from ezrobot.precision import bf16_autocast
 from ezrobot.types import TrainBatch
@@ -111,6 +111,7 @@ class Learner:
             obs = self.augment(obs)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
+        root_policy = policy.detach()
         entry_std = latent.reshape(latent.shape[0], -1).std(0)
         latent_std = entry_std.detach().mean().item()
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
@@ -148,6 +149,9 @@ class Learner:
             "loss/consistency": c_loss.mean().item(), "train/latent_std": latent_std,
             "loss/variance": var_loss.item(),
         }
+        if self.continuous:
+            _, std = head_to_mean_std(root_policy)
+            metrics["train/policy_std"] = std.mean().item()
         return loss, metrics, root_value
 
     def update(self, batch: TrainBatch, step: int) -> Tuple[Dict[str, float], np.ndarray]:

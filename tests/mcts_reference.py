@@ -250,7 +250,8 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
         widened = 0
     frac = cfg.root_exploration_fraction if (train and not gumbel) else 0.0
     dirichlet = rng.dirichlet([cfg.dirichlet_alpha] * k_root, size=batch) if frac > 0 else None
-    g = rng.gumbel(size=(batch, k_root)) if (gumbel and train) else np.zeros((batch, k_root))
+    root_noise = gumbel and train and (cfg.sampled_gumbel_noise or not continuous)
+    g = rng.gumbel(size=(batch, k_root)) if root_noise else np.zeros((batch, k_root))
     seed = int(rng.integers(0, 2 ** 62))
     table = _considered_table(min(cfg.gumbel_top_m, k_root), n) if gumbel else None
     trees = []
@@ -260,7 +261,7 @@ def reference_search(root_value, root_policy, discount, continuous, model, cfg, 
         root.visits = 1
         if continuous:
             expand_continuous(root, root_policy[b], eps_root[b], k_root, widened, cfg.widen_std_scale)
-            if not gumbel and widened > 0:
+            if (not gumbel or cfg.sampled_gumbel_importance) and widened > 0:
                 importance_prior(root, root_policy[b], eps_root[b], k_root, widened, cfg.widen_std_scale)
         else:
             expand_discrete(root, [np.float32(x) for x in root_policy[b]])

@@ -84,7 +84,10 @@ def test_same_seed_same_tree(variant, continuous):
     for name in ("action", "visit_counts", "policy", "root_value", "sve_value", "q_values"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     other = search(root, fn, cfg, np.random.default_rng(12), train=True)
-    assert not np.array_equal(other.prior, a.prior) or not np.array_equal(other.visit_counts, a.visit_counts)
+    if continuous:  # another seed draws other candidates
+        assert not np.array_equal(other.sampled_actions, a.sampled_actions)
+    else:  # and, for discrete Gumbel, other root noise
+        assert not np.array_equal(other.prior, a.prior) or not np.array_equal(other.visit_counts, a.visit_counts)
 
 
 def test_considered_visits_schedule():
@@ -179,3 +182,23 @@ def test_eval_root_candidates_start_with_the_mean_action(variant, mean_first):
     assert np.allclose(out.sampled_actions[:, 0], mean, atol=1e-6) == mean_first
     train_out = search(root, fn, cfg, np.random.default_rng(0), train=True)
     assert not np.allclose(train_out.sampled_actions[:, 0], mean, atol=1e-6)  # training samples all K
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_sampled_gumbel_training_keeps_the_best_q_sample_without_noise(noise):
+    # depth-1 trees: Q(a_k) = gamma * v(a_k) exactly, with v peaked at a = 0.3 in every dimension; without
+    # root Gumbel noise sequential halving must keep the best-Q sample of every row, with noise often not
+    batch, dims = 64, 3
+
+    def fn(parents, actions, children, reset):
+        a = np.asarray(actions, np.float64)
+        value = (-((a - 0.3) ** 2).sum(-1)).astype(np.float32)
+        return RecurrentOutput(value, np.zeros(batch, np.float32), np.zeros((batch, 2 * dims), np.float32))
+
+    root = RootInput(np.zeros(batch, np.float32), np.zeros((batch, 2 * dims), np.float32), 0.99, True)
+    cfg = SearchConfig(variant="gumbel", num_simulations=32, num_sampled_actions=16, max_depth=1,
+                       sampled_gumbel_noise=noise)
+    out = search(root, fn, cfg, np.random.default_rng(0), train=True)
+    best = (-((out.sampled_actions.astype(np.float64) - 0.3) ** 2).sum(-1)).argmax(-1)
+    agree = float((out.action_index == best).mean())
+    assert agree < 0.8 if noise else agree == 1.0

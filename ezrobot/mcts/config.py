@@ -35,6 +35,19 @@ class SearchConfig:
     """Continuous, evaluation only: the first of the K root samples is the policy's mean action tanh(mu)
     (its noise is zeroed), so the search can always pick the deterministic policy; the other K - 1 are
     sampled as usual. False: all K sampled (EZ-V2)."""
+    sampled_gumbel_noise: bool = False
+    """Gumbel, continuous, training: add Gumbel noise to the K root samples before top-m and sequential
+    halving. False (EZ-V2's released search): the K samples are already random draws from the proposal, so
+    the search keeps the best completed-Q survivor; with noise the chosen action a* becomes close to a
+    uniform pick among the samples (most of them from the widened proposal), and the -log pi(a*) policy
+    loss then fits the widened proposal and inflates sigma (docs/RESULTS.md, walker diagnosis). Discrete
+    Gumbel search always uses the noise."""
+    sampled_gumbel_importance: bool = False
+    """Gumbel, continuous, training with a widened root proposal: give the K root samples the logits
+    log(pi / beta) of Sampled MuZero (beta the mixture of pi and the widened proposal, as pUCT always does)
+    instead of EZ-V2's uniform logits. Then g + logits ranks the samples as draws from pi rather than from
+    the wider beta, so a* and the improved policy pi' = softmax(logits + sigma(q)) improve on pi, and the
+    policy loss does not fit the widened proposal."""
     gumbel_top_m: int = 16
     """Gumbel: m, the number of root actions kept by Gumbel top-m (capped at the number of actions)."""
     pb_c_base: float = 19652.0

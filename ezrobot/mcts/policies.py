@@ -78,11 +78,12 @@ def _run(root: RootInput, recurrent_fn: RecurrentFn, cfg: SearchConfig, rng: np.
     noise[:] = 0.0
     if frac > 0:
         noise[:, :k_root] = rng.dirichlet(np.full(k_root, cfg.dirichlet_alpha), size=batch)
-    if gumbel and train:
+    if gumbel and train and (cfg.sampled_gumbel_noise or not continuous):
         noise[:, :k_root] = rng.gumbel(size=(batch, k_root))
     seed = int(rng.integers(0, 2 ** 62))
     _params(cfg, root, gumbel, continuous, k_interior, seed, bufs.pf, bufs.pi)
-    init_roots(value, policy, eps_root, noise, frac, widened, float(cfg.widen_std_scale), not gumbel, k_root,
+    importance = not gumbel or cfg.sampled_gumbel_importance
+    init_roots(value, policy, eps_root, noise, frac, widened, float(cfg.widen_std_scale), importance, k_root,
                continuous, bufs.nodes_f, bufs.nodes_i, bufs.child_index, bufs.child_f, bufs.child_action,
                bufs.rows_f, bufs.rows_i)
     bufs.table[:] = considered_visits(min(cfg.gumbel_top_m, k_root), n) if gumbel else 0
@@ -149,7 +150,9 @@ def sampled_gumbel_search(root: RootInput, recurrent_fn: RecurrentFn, cfg: Searc
                           rng: np.random.Generator, *, train: bool, temperature: float = 1.0) -> SearchOutput:
     """EZ-V2 sampled Gumbel search: K root samples (widened during training), K_interior per interior node.
 
-    Args: as :func:`gumbel_search`, with ``root.policy`` the ``[B, 2D]`` Gaussian head.
+    Args: as :func:`gumbel_search`, with ``root.policy`` the ``[B, 2D]`` Gaussian head. Training draws
+    root Gumbel noise only with ``cfg.sampled_gumbel_noise``; otherwise the action is the survivor of
+    sequential halving with the best completed Q.
     """
     return _run(root, recurrent_fn, cfg, rng, train, temperature, gumbel=True, continuous=True)
 

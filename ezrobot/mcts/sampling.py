@@ -10,8 +10,9 @@ expands that child, from that simulation's noise. This is the same distribution 
 selection rule looks at an action before its child is expanded. The root may draw its last W samples
 from a widened proposal with std sigma * s (EZ-V2); then pUCT uses the Sampled MuZero prior
 beta_hat / beta * pi with the mixture density
-beta = (1 - W/K) N(mu, sigma) + (W/K) N(mu, s sigma) in pre-tanh space (the tanh Jacobian cancels), and
-Gumbel keeps the uniform prior of EZ-V2.
+beta = (1 - W/K) N(mu, sigma) + (W/K) N(mu, s sigma) in pre-tanh space (the tanh Jacobian cancels);
+Gumbel uses it as its root logits with ``SearchConfig.sampled_gumbel_importance``, else the uniform
+logits of EZ-V2.
 """
 from __future__ import annotations
 
