@@ -38,6 +38,8 @@ DEFAULT_FRAME_STACK = 3
 """Frames stacked for DMC pixel observations when ``frame_stack`` is 0."""
 DMC_DISCOUNT = 0.99
 """Discount per agent step."""
+MAX_CONTROL_STEP_REWARD = 1.0
+"""Rewards of one control step lie in [0, 1] (the DMControl suite's convention, and ezrobot's tasks)."""
 EPISODE_CONTROL_STEPS = 1000
 """Episode length in control steps when the environment has no finite time limit."""
 
@@ -92,7 +94,8 @@ class DMControlEnv:
                             else "float32", frame_stack=opts.frame_stack, action_type="continuous",
                             num_actions=self._rescale.dim, discount=discount,
                             action_repeat=opts.action_repeat, max_episode_steps=opts.max_episode_steps,
-                            reward_terms=self._terms, has_success=self._has_success)
+                            reward_terms=self._terms, has_success=self._has_success,
+                            reward_bound=float(opts.action_repeat) * MAX_CONTROL_STEP_REWARD)
 
     @property
     def unwrapped(self):

@@ -47,6 +47,9 @@ class EnvSpec:
         max_episode_steps: Episode limit in agent steps.
         reward_terms: Names of the reward terms reported in ``info["reward/<term>"]``.
         has_success: Whether ``info["success"]`` is reported.
+        reward_bound: b such that every reward of one agent step lies in ``[-b, b]``, where the suite
+            bounds it (DMControl and ezrobot tasks: ``action_repeat``, their per-control-step rewards lie
+            in [0, 1]); None when unknown. The MLP presets size their reward and value supports from it.
     """
 
     name: str
@@ -60,6 +63,7 @@ class EnvSpec:
     max_episode_steps: int
     reward_terms: Tuple[str, ...] = ()
     has_success: bool = False
+    reward_bound: Optional[float] = None
 
     @property
     def is_pixels(self) -> bool:

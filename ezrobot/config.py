@@ -62,6 +62,14 @@ class TrainConfig:
     """Updates run after the env-step budget is spent (the paper runs 20k more: 120k updates in all)."""
     reanalyze_ratio: float = 0.99
     """Fraction of each batch whose policy targets are recomputed by a fresh search with the target net."""
+    reanalyze_simulations: int = 0
+    """Simulations of each reanalysis search (0: ``search.num_simulations``). With sampled Gumbel search,
+    as many simulations as root samples give every sample one visit: a one-step look-ahead r + γ V(s')."""
+    policy_from_reanalysis_only: bool = False
+    """Train the policy only on targets from this update's reanalysis searches: the rows past
+    ``reanalyze_ratio`` keep their value and model losses but get no policy loss. Off: those rows train on
+    the targets stored by self-play. A stored continuous target is the action self-play executed, so the
+    policy loss there clones the replay's past behaviour instead of improving on the current policy."""
     target_update_interval: int = 200
     """Updates between copies of the online weights into the target network."""
     selfplay_update_interval: int = 100
@@ -226,6 +234,13 @@ def validate(cfg: Config) -> None:
     for key in _NON_NEGATIVE:
         if _get(cfg, key) < 0:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
+    if cfg.train.reanalyze_simulations < 0:
+        raise ConfigError(f"train.reanalyze_simulations={cfg.train.reanalyze_simulations!r} must be >= 0 "
+                          "(0: search.num_simulations)")
+    if cfg.train.policy_from_reanalysis_only and cfg.train.reanalyze_ratio == 0 \
+            and cfg.train.value_target != "mixed":
+        raise ConfigError("train.policy_from_reanalysis_only=true with train.reanalyze_ratio=0 leaves no policy "
+                          "targets; set train.reanalyze_ratio > 0")
     if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
         raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
     if not cfg.train.replay_ratio > 0:

@@ -5,7 +5,8 @@ Implementation details (EfficientZero §1, EZ-V2 §3 of docs/REFERENCES.md); the
 1. Value targets z_t = Σ_{i<l} γ^i r_{t+i} + γ^l V_target(o_{t+l}) from the target network, with the
    off-policy-corrected horizon l = clip(n − ⌊age / (0.3 T)⌋, 1, n) when ``train.dynamic_td`` is on.
 2. Policy targets: a fresh search with the target network (root noise on, as in the paper) for the first
-   ``reanalyze_ratio`` of the batch at every step t..t+K; the stored self-play targets for the rest.
+   ``reanalyze_ratio`` of the batch at every step t..t+K (``reanalyze_simulations`` each); the stored
+   self-play targets for the rest, or no policy loss there with ``policy_from_reanalysis_only``.
 3. ``train.value_target=mixed`` (EZ-V2): the search-based value estimate (mean backed-up return of the
    reanalysis root) replaces the TD target for data older than T2 after T1 updates (dynamic horizon off).
 4. Value-prefix targets: undiscounted reward sums since the last LSTM reset (every horizon steps).
@@ -129,7 +130,8 @@ class Reanalyzer:
         """Search the first ``rows`` samples at every searched step; returns targets for those entries."""
         mask = sample.policy_mask[:rows]
         obs = sample.obs[:rows][mask]
-        out = self.agent.search(self.target_model, obs, rng, train=True)
+        sims = self.cfg.train.reanalyze_simulations or None
+        out = self.agent.search(self.target_model, obs, rng, train=True, num_simulations=sims)
         return {"mask": mask, "policy": out.policy, "sve": out.sve_value,
                 "sampled": out.sampled_actions, "action": out.action}
 
@@ -163,12 +165,15 @@ class Reanalyzer:
                 search_values = np.zeros(sample.obs_mask.shape, np.float32)
                 search_values[:rows][m] = fresh["sve"]
         tg = targets.build_targets(sample, self.settings, train_step, self.bootstrap_values, search_values)
+        policy_mask = sample.policy_mask.copy()
+        if cfg.policy_from_reanalysis_only:
+            policy_mask[rows:] = False
         batch = TrainBatch(
             obs=self._tensor(sample.obs), actions=self._tensor(sample.actions),
             weights=self._tensor(weights, torch.float32), value_prefix=self._tensor(tg.value_prefix, torch.float32),
             value=self._tensor(tg.value, torch.float32), policy=self._tensor(policy, torch.float32),
             obs_mask=self._tensor(sample.obs_mask, torch.float32),
-            policy_mask=self._tensor(sample.policy_mask, torch.float32),
+            policy_mask=self._tensor(policy_mask, torch.float32),
             action_mask=self._tensor(sample.action_mask, torch.float32),
             value_mask=self._tensor(tg.value_mask, torch.float32),
             reward_mask=self._tensor(tg.reward_mask, torch.float32),

@@ -95,6 +95,9 @@ def test_last_task_override_wins():
     ("train.consistency_target=ema", ["train.consistency_target", "ema", "online, target"]),
     ("train.consistency_start=-5", ["train.consistency_start", "-5"]),
     ("train.reanalyze_ratio=1.5", ["reanalyze_ratio", "1.5"]),
+    ("train.reanalyze_simulations=-1", ["train.reanalyze_simulations", "-1"]),
+    ("train.policy_from_reanalysis_only=true train.reanalyze_ratio=0",
+     ["train.policy_from_reanalysis_only", "reanalyze_ratio > 0"]),
     ("train.batch_size=0", ["train.batch_size", "0"]),
     ("env_steps=0", ["env_steps"]),
     ("device=gpu", ["device", "gpu"]),
@@ -105,7 +108,7 @@ def test_last_task_override_wins():
 ])
 def test_bad_overrides_raise_one_line_config_errors(override, words):
     with pytest.raises(ConfigError) as info:
-        load_config([override])
+        load_config(override.split(" "))
     message = str(info.value)
     assert "\n" not in message, message
     for word in words:

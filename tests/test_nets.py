@@ -106,6 +106,26 @@ def test_conv_latent_shapes_for_common_resolutions():
     assert conv_latent_shape((64, 64), 32, False) == (32, 64, 64)
 
 
+def test_mlp_supports_are_sized_from_the_task_reward_bound():
+    bounded = dataclasses.replace(PROPRIO, discount=0.99, reward_bound=2.0)
+    h = lambda x: (x + 1) ** 0.5 - 1 + 0.001 * x  # noqa: E731 (the transform, by hand)
+    small = resolve_preset(SMALL, bounded)
+    # rewards in [0, 2]: atoms 2 h(2) / 50 = 0.029 apart; values within 2 / (1 - 0.99) = 200
+    assert small.reward_support_max == pytest.approx(h(2.0)) == pytest.approx(0.7341, abs=1e-4)
+    assert small.value_support_max == pytest.approx(h(200.0))
+    short = dataclasses.replace(bounded, max_episode_steps=50, discount=1.0)  # horizon = episode length
+    assert resolve_preset(SMALL, short).value_support_max == pytest.approx(h(100.0))
+    prefix = resolve_preset(ModelConfig(preset="small", use_value_prefix=True), bounded)
+    assert prefix.reward_support_max == prefix.value_support_max  # sums of rewards need the value range
+    explicit = resolve_preset(ModelConfig(preset="small", reward_support_max=3.0), bounded)
+    assert explicit.reward_support_max == 3.0 and explicit.value_support_max == pytest.approx(h(200.0))
+    unbounded = resolve_preset(SMALL, VECTOR_DISC)
+    assert unbounded.reward_support_max == unbounded.value_support_max == 25.0
+    assert resolve_preset(SMALL, ATARI).reward_support_max == 25.0  # the conv presets keep their supports
+    model = build_model(SMALL, bounded)
+    assert model.reward_support.scalar_range[1] == pytest.approx(2.0, rel=1e-6)
+
+
 def test_presets_overrides_and_errors():
     resolved = resolve_preset(ModelConfig(preset="small", lstm_hidden=32), ATARI)
     assert resolved.lstm_hidden == 32 and resolved.projection_dim == 256 and resolved.predictor_hidden == 64

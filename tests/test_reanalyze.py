@@ -45,7 +45,7 @@ def _reward(episode: int, step: int) -> float:
 
 
 def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_prefix=False, bf16=False,
-            cache=True) -> Config:
+            cache=True, policy_from_reanalysis_only=False, reanalyze_simulations=0) -> Config:
     cfg = Config()
     cfg.env_steps = env_steps
     cfg.model = ModelConfig(preset="small", use_value_prefix=use_value_prefix, latent_dim=16, mlp_hidden=32,
@@ -54,7 +54,9 @@ def _config(reanalyze_ratio=0.0, dynamic_td=False, env_steps=10_000, use_value_p
     cfg.search = dataclasses.replace(cfg.search, num_simulations=4, value_prefix_horizon=2)
     cfg.train = dataclasses.replace(cfg.train, unroll_steps=K, td_steps=N, dynamic_td=dynamic_td,
                                     reanalyze_ratio=reanalyze_ratio, start_transitions=0, bf16=bf16,
-                                    cache_bootstrap_values=cache)
+                                    cache_bootstrap_values=cache,
+                                    policy_from_reanalysis_only=policy_from_reanalysis_only,
+                                    reanalyze_simulations=reanalyze_simulations)
     cfg.replay = ReplayConfig(capacity=100)
     return cfg
 
@@ -230,6 +232,29 @@ def test_reanalyze_ratio_replaces_the_first_rows(ratio, replaced):
                 assert (policy >= 0).all()
             else:
                 assert torch.allclose(policy, stored), (row, k)
+
+
+def test_policy_from_reanalysis_only_masks_the_stored_rows():
+    positions = [2, 6, 14, 19]
+    plain, _ = _batch(_reanalyzer(reanalyze_ratio=0.5)[0], positions)
+    only, _ = _batch(_reanalyzer(reanalyze_ratio=0.5, policy_from_reanalysis_only=True)[0], positions)
+    assert plain.policy_mask[2:].sum() > 0  # the stored rows do have policy targets ...
+    assert only.policy_mask[2:].sum() == 0  # ... that are no longer trained
+    assert torch.equal(only.policy_mask[:2], plain.policy_mask[:2])
+    for name in ("value", "value_mask", "value_prefix", "reward_mask", "obs_mask", "policy"):
+        assert torch.equal(getattr(only, name), getattr(plain, name)), name
+
+
+def test_reanalyze_simulations_sets_the_search_budget(monkeypatch):
+    reanalyzer, _ = _reanalyzer(reanalyze_ratio=1.0, reanalyze_simulations=7)
+    seen = []
+    search = reanalyzer.agent.search
+    monkeypatch.setattr(reanalyzer.agent, "search",
+                        lambda *a, **kw: seen.append(kw.get("num_simulations")) or search(*a, **kw))
+    batch, _ = _batch(reanalyzer, [2, 6])
+    assert seen == [7]
+    visited = batch.policy[batch.policy_mask.bool()]
+    assert visited.sum(-1).allclose(torch.ones(len(visited)))
 
 
 def test_batch_shapes_and_observations():

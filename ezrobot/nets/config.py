@@ -7,8 +7,9 @@ place where the preset, the explicit overrides and the environment spec are comb
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ezrobot.schema import check_choices, choice
 
@@ -48,11 +49,13 @@ class ModelConfig:
     value_support_bins: Optional[int] = None
     """Atoms of the value support (paper conv 601; EZ-V2 proprio 51)."""
     value_support_max: Optional[float] = None
-    """Half-width of the value support in h-space: atoms span [-max, max] (paper conv 300; proprio 25)."""
+    """Half-width of the value support in h-space: atoms span [-max, max] (paper conv 300; the MLP presets
+    size it from the task's reward bound, see ``support_half_widths``: h(200) = 13.2 for DMControl)."""
     reward_support_bins: Optional[int] = None
     """Atoms of the value-prefix (or reward) support."""
     reward_support_max: Optional[float] = None
-    """Half-width of the value-prefix (or reward) support in h-space."""
+    """Half-width of the value-prefix (or reward) support in h-space (paper conv 300; the MLP presets size it
+    from the task's reward bound: h(2) = 0.73 for DMControl with action repeat 2)."""
     use_value_prefix: Optional[bool] = None
     """Predict the value prefix with an LSTM (EfficientZero) instead of the per-step reward (None: on for
     pixel observations, off for vectors as in EZ-V2 proprio)."""
@@ -112,8 +115,9 @@ _CONV_SMALL = dict(_CONV_PAPER, channels=32, lstm_hidden=64, projection_dim=256,
                    value_support_bins=51, value_support_max=25.0, reward_support_bins=51,
                    reward_support_max=25.0)
 _MLP_PAPER = dict(latent_dim=128, mlp_hidden=256, blocks=2, head_hidden=[256], lstm_hidden=512,
-                  projection_dim=256, predictor_hidden=128, value_support_bins=51, value_support_max=25.0,
-                  reward_support_bins=51, reward_support_max=25.0, action_embedding=64, norm="layer")
+                  projection_dim=256, predictor_hidden=128, value_support_bins=51, reward_support_bins=51,
+                  action_embedding=64, norm="layer")
+# The MLP presets take value_support_max and reward_support_max from the task (see support_half_widths).
 _MLP_SMALL = dict(_MLP_PAPER, latent_dim=64, mlp_hidden=128, blocks=1, head_hidden=[64], lstm_hidden=64,
                   projection_dim=128, predictor_hidden=64, action_embedding=32)
 _PRESET_TABLE = {
@@ -144,6 +148,34 @@ def model_family(spec) -> str:
     if len(shape) != 1:
         raise ValueError(f"vector observations must be [D], got shape {shape} (dtype {spec.obs_dtype})")
     return "mlp"
+
+
+UNBOUNDED_SUPPORT_MAX = 25.0
+"""h-space half-width of both supports of the MLP presets for a task that does not bound its rewards."""
+
+
+def _h(x: float) -> float:
+    """The MuZero value transform h(x) = sqrt(x + 1) - 1 + 0.001 x for x >= 0 (see ``ezrobot.transforms``)."""
+    return math.sqrt(x + 1.0) - 1.0 + 0.001 * x
+
+
+def support_half_widths(spec, use_value_prefix: bool) -> Tuple[float, float]:
+    """``(value_support_max, reward_support_max)`` of the MLP presets, in h-space, sized from the task.
+
+    A task whose rewards per agent step lie in ``[-b, b]`` (``spec.reward_bound``) has values within
+    ``V = b * min(1 / (1 - discount), max_episode_steps)``. The value support spans ``[-h(V), h(V)]`` and the
+    reward support ``[-h(b), h(b)]`` (``[-h(V), h(V)]`` for a value prefix, a sum of several rewards), so that
+    the 51 atoms resolve the differences the search compares: a DMControl reward with action repeat 2
+    lies in [0, 2] and gets atoms 0.03 apart in h-space, as in EfficientZero V2's released DMC config,
+    instead of 1.0 with a task-blind [-25, 25]. Unbounded tasks keep ``UNBOUNDED_SUPPORT_MAX`` for both.
+    """
+    bound = getattr(spec, "reward_bound", None)
+    if bound is None or not bound > 0:
+        return UNBOUNDED_SUPPORT_MAX, UNBOUNDED_SUPPORT_MAX
+    horizon = spec.max_episode_steps if spec.discount >= 1.0 else min(1.0 / (1.0 - spec.discount),
+                                                                        spec.max_episode_steps)
+    value_max = _h(float(bound) * float(horizon))
+    return value_max, value_max if use_value_prefix else _h(float(bound))
 
 
 def _as_model_config(cfg) -> ModelConfig:
@@ -191,6 +223,10 @@ def resolve_preset(cfg, spec) -> ModelConfig:
         for name, value in preset.items():
             if getattr(out, name) is None:
                 setattr(out, name, list(value) if isinstance(value, list) else value)
+        if family == "mlp":
+            value_max, reward_max = support_half_widths(spec, bool(out.use_value_prefix))
+            out.value_support_max = value_max if out.value_support_max is None else out.value_support_max
+            out.reward_support_max = reward_max if out.reward_support_max is None else out.reward_support_max
     required = _REQUIRED[family] + (("latent_dim", "mlp_hidden") if vector else ())
     missing = [name for name in required if getattr(out, name) is None]
     if missing:
