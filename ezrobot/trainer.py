@@ -15,7 +15,9 @@ import torch
 
 from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, save_checkpoint
 from ezrobot.factory import Parts, TrainingParts
+from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
 from ezrobot.logger import MetricsLogger
+from ezrobot.progress import Progress
 from ezrobot.types import TrainBatch
 
 
@@ -174,24 +176,43 @@ class Trainer:
         return row
 
     # ----------------------------------------------------------------------------------------- run
-    def run(self) -> Dict[str, Any]:
-        """Train until the env-step budget and the extra updates are spent; return the summary."""
+    def run(self, stop: Optional[StopRequest] = None) -> Dict[str, Any]:
+        """Train until the env-step budget and the extra updates are spent; return the summary.
+
+        Args:
+            stop: Polled after every agent step and every extra update; SIGINT / SIGTERM set it while the
+                loop runs. When set, a checkpoint is written there and :class:`TrainingInterrupted` raised.
+        """
+        stop = stop if stop is not None else StopRequest()
         resumed = self.try_resume()
         self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
         budget = self.p.derived.agent_steps
         self._open_bar(resumed)
-        while self.c.agent_steps < budget:
-            self.collect()
-            for _ in range(self._updates_due()):
+        with catch_stop_signals(stop):
+            while self.c.agent_steps < budget:
+                self.collect()
+                for _ in range(self._updates_due()):
+                    self.update()
+                self._after_step()
+                self._stop_if_requested(stop)
+            done_updates = self.p.derived.total_updates
+            while self.c.updates < done_updates and self.t.replay.num_sampleable > 0:
                 self.update()
-            self._after_step()
-        done_updates = self.p.derived.total_updates
-        while self.c.updates < done_updates and self.t.replay.num_sampleable > 0:
-            self.update()
-        if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
-            self.evaluate()
-        self.save()
+                self._stop_if_requested(stop)
+            if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
+                self.evaluate()
+            self.save()
         return self._summary()
+
+    def _stop_if_requested(self, stop: StopRequest) -> None:
+        """At a safe point: when a stop was requested, write a checkpoint and raise TrainingInterrupted."""
+        if not stop.requested:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        path = self.save()
+        self.logger.close()
+        raise TrainingInterrupted(stop.signum, path, self.c.env_steps)
 
     def _after_step(self) -> None:
         if self.c.env_steps >= self.c.next_eval:
@@ -200,30 +221,20 @@ class Trainer:
             self.evaluate()
             self.save()
             self.c.next_checkpoint = self.c.env_steps + self.cfg.log.checkpoint_interval
+            self._tick(force=True)
         elif self.c.env_steps >= self.c.next_checkpoint:
             self.c.next_checkpoint = self.c.env_steps + self.cfg.log.checkpoint_interval
             self.save()
         self._tick()
 
     def _open_bar(self, resumed: bool) -> None:
-        if not self.cfg.log.progress:
-            return
-        from tqdm import tqdm
+        if self.cfg.log.progress:
+            total = self.p.derived.agent_steps * self.p.spec.action_repeat
+            self._bar = Progress(total, self.c.env_steps, resumed)
 
-        total = self.p.derived.agent_steps * self.p.spec.action_repeat
-        self._bar = tqdm(total=total, initial=self.c.env_steps, unit="env step", dynamic_ncols=True,
-                         desc="resumed" if resumed else "train", mininterval=1.0)
-        self._bar_t0, self._bar_u0 = time.perf_counter(), self.c.updates
-
-    def _tick(self) -> None:
-        if self._bar is None:
-            return
-        self._bar.n = self.c.env_steps
-        dt = max(1e-6, time.perf_counter() - self._bar_t0)
-        last = "-" if self.last_eval is None else f"{self.last_eval:.1f}"
-        self._bar.set_postfix_str(f"upd {self.c.updates} ({(self.c.updates - self._bar_u0) / dt:.1f}/s) "
-                                  f"eval {last}", refresh=False)
-        self._bar.update(0)
+    def _tick(self, force: bool = False) -> None:
+        if self._bar is not None:
+            self._bar.tick(self.c.env_steps, self.c.updates, self.last_eval, force=force)
 
     def _summary(self) -> Dict[str, Any]:
         if self._bar is not None:
