@@ -25,10 +25,11 @@ commands:
 
 
 def _user_errors() -> tuple:
+    from ezrobot.checkpoint import CheckpointError
     from ezrobot.config import ConfigError
     from ezrobot.envs.spec import EnvError
 
-    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError]
+    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError, CheckpointError]
     try:
         from ezrobot.tasks import TaskError
         errors.append(TaskError)

@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional
 import yaml
 from omegaconf import OmegaConf
 
-from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights
+from ezrobot.checkpoint import (CheckpointError, check_checkpoint, damaged_message, find_checkpoint,
+                                load_checkpoint, load_model_weights)
 from ezrobot.config import REMOVED_FIELDS, Config, ConfigError
 from ezrobot.factory import Parts, build_parts, build_training
 from ezrobot.hydra_config import from_yaml, to_yaml
@@ -87,6 +88,17 @@ class LoadedRun:
     env_steps: int
 
 
+def _newest_intact(run_dir: str) -> str:
+    """The newest checkpoint whose weights are intact; damaged newer ones are reported in one line."""
+    ckpt, damaged = find_checkpoint(run_dir, files=("state.pt",))
+    if damaged and ckpt is not None:
+        print(damaged_message(damaged, ckpt), file=sys.stderr)
+    if ckpt is None:
+        raise CheckpointError(f"run_dir {run_dir!r} has no intact checkpoint ({damaged[0]})" if damaged
+                              else f"run_dir {run_dir!r} has no checkpoint yet")
+    return ckpt
+
+
 def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "auto") -> LoadedRun:
     """Config, parts and the chosen (default: newest) checkpoint's weights of an existing run."""
     path = os.path.join(run_dir, "config.yaml")
@@ -96,11 +108,12 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "auto
     with open(path) as f:
         cfg = from_yaml(f.read())
     cfg.device = device
-    ckpt = checkpoint or latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise FileNotFoundError(f"run_dir {run_dir!r} has no checkpoint yet")
+    ckpt = checkpoint or _newest_intact(run_dir)
     if not os.path.exists(os.path.join(ckpt, "state.pt")):
         raise FileNotFoundError(f"checkpoint {ckpt!r} is not a checkpoint directory (no state.pt)")
+    problem = check_checkpoint(ckpt, files=("state.pt",))
+    if problem:
+        raise CheckpointError(f"checkpoint {ckpt!r} is damaged: {problem}; choose another with checkpoint=PATH")
     parts = build_parts(cfg)
     state, _ = load_checkpoint(ckpt, map_location=parts.device, with_replay=False)
     load_model_weights(parts.model, state["model"], ckpt)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
@@ -13,7 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, save_checkpoint
+from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoint, load_checkpoint,
+                                load_model_weights, save_checkpoint)
 from ezrobot.factory import Parts, TrainingParts
 from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
 from ezrobot.logger import MetricsLogger
@@ -76,8 +78,18 @@ class Trainer:
                                keep=self.cfg.log.keep_checkpoints)
 
     def try_resume(self) -> bool:
-        """Load the newest checkpoint of the run directory, if any. Returns True when resumed."""
-        path = latest_checkpoint(self.cfg.run_dir)
+        """Load the newest intact checkpoint of the run directory, if any (damaged newer ones are reported in
+        one line on stderr). Returns True when resumed.
+
+        Raises:
+            CheckpointError: every checkpoint of the run directory is damaged.
+        """
+        path, damaged = find_checkpoint(self.cfg.run_dir)
+        if damaged and path is not None:
+            print(damaged_message(damaged, path), file=sys.stderr)
+        elif damaged:
+            raise CheckpointError(f"run_dir {self.cfg.run_dir!r} has no intact checkpoint ({damaged[0]}); "
+                                  "move its checkpoints/ away to start the run again")
         if path is None:
             return False
         state, replay_state = load_checkpoint(path, map_location=self.p.device)

@@ -95,6 +95,34 @@ def test_rerun_of_a_finished_run_changes_nothing(first_run, tmp_path, capsys):
     assert summary["env_steps"] == 300 and summary["train_steps"] == 100
 
 
+def _truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 3)
+
+
+def test_a_damaged_newest_checkpoint_is_reported_and_the_intact_one_used(first_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(first_run, run_dir)
+    newest = run_dir / "checkpoints" / "step_0000000300"
+    _truncate(newest / "state.pt")
+    assert cli.main(["eval", f"run_dir={run_dir}", "episodes=1"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "warning" in err and str(newest) in err and "step_0000000200" in err, err
+    assert json.loads(out)["checkpoint"].endswith("step_0000000200")
+    # Resume does the same: it continues from 200, so the 300 row is written once again.
+    assert cli.main(["train", *TINY, "env_steps=300", f"run_dir={run_dir}"]) == 0
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and str(newest) in warnings[0], err
+    assert [r["env_steps"] for r in _rows(run_dir)] == [200, 300]
+    # With every checkpoint damaged, eval stops with one error line.
+    for step in ("0000000200", "0000000300"):
+        _truncate(run_dir / "checkpoints" / f"step_{step}" / "state.pt")
+    assert cli.main(["eval", f"run_dir={run_dir}"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ezrobot: error: ") and "no intact checkpoint" in lines[0]
+
+
 def _trainer(run_dir):
     cfg = load_config([*TINY, "env_steps=200", "eval.interval=1000", f"run_dir={run_dir}"])
     parts, training = build_training(cfg)
