@@ -33,7 +33,7 @@ def _user_errors() -> tuple:
     try:
         from ezrobot.tasks import TaskError
         errors.append(TaskError)
-    except ImportError:
+    except Exception:  # noqa: BLE001 - e.g. mujoco refusing a bad $MUJOCO_GL: then no TaskError was raised
         pass
     return tuple(errors)
 

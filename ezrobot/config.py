@@ -199,7 +199,8 @@ _POSITIVE = (
 _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
-    "train.variance_loss_coeff", "train.variance_floor",
+    "train.variance_loss_coeff", "train.variance_floor", "env.action_repeat", "env.max_episode_steps",
+    "env.frame_stack", "env.noop_max", "env.max_train_frames",
 )
 
 
@@ -225,7 +226,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
     for key in _NON_NEGATIVE:
         if _get(cfg, key) < 0:
-            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
+            zero = " (0: the suite's default)" if key.startswith("env.") else ""
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0{zero}")
     if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
         raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
     if not cfg.train.replay_ratio > 0:

@@ -20,6 +20,7 @@ from ezrobot.hydra_config import from_yaml, to_yaml
 from ezrobot.logger import MetricsLogger
 from ezrobot.rollout_video import EvalVideoRecorder
 from ezrobot.trainer import Trainer
+from ezrobot.usage import unwritable_reason
 
 RESUMABLE_DIFFS = ("env_steps", "eval.", "log.", "run_dir", "device", "threads")
 """Fields that may differ when a run directory is re-used (resume with a longer budget, other logging)."""
@@ -55,6 +56,9 @@ def train(cfg: Config) -> Dict[str, Any]:
     Returns:
         The run's summary (also written to ``summary.json``).
     """
+    reason = unwritable_reason(cfg.run_dir, "directory")
+    if reason:
+        raise ConfigError(f"run_dir={cfg.run_dir!r} {reason}; choose a writable directory")
     config_path = os.path.join(cfg.run_dir, "config.yaml")
     if os.path.exists(config_path):
         check_same_run(cfg, cfg.run_dir)

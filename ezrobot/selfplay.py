@@ -10,6 +10,7 @@ from typing import Callable, List, Sequence
 
 import numpy as np
 
+from ezrobot.envs.spec import check_observation
 from ezrobot.types import ActOutput, EpisodeStats
 
 
@@ -74,6 +75,7 @@ class SelfPlay:
         env_steps = 0
         for i, env in enumerate(self.envs):
             obs, reward, term, trunc, info = env.step(out.actions[i])
+            next_obs[i] = check_observation(obs, self.spec)
             next_obs[i], rewards[i], terminated[i], truncated[i] = obs, reward, term, trunc
             self.tracker.record(i, reward, info, self.spec.action_repeat)
             env_steps += int(info.get("env_steps", self.spec.action_repeat))
@@ -84,7 +86,7 @@ class SelfPlay:
         done = np.flatnonzero(terminated | truncated)
         for i in done:
             finished.append(self.tracker.finish(i, infos[i]))
-            next_obs[i] = self.envs[i].reset()[0]
+            next_obs[i] = check_observation(self.envs[i].reset()[0], self.spec)
         if len(done):
             self.replay.start_episodes(done, next_obs[done])
         self.obs = next_obs
