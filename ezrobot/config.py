@@ -251,9 +251,16 @@ def _validate_nested(cfg: Config) -> None:
                 raise ConfigError(f"{name}: {err}") from None
 
 
+def absolute_task(task: str) -> str:
+    """A task file path (``path/to/task.py`` that exists) made absolute, so a saved run config still finds it
+    from another directory; other task names unchanged."""
+    return os.path.abspath(task) if task.endswith(".py") and os.path.isfile(task) else task
+
+
 def default_run_dir(cfg: Config) -> str:
-    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe."""
-    task = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.task.replace(".py", "")).strip("_")
+    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe (a task file: its name)."""
+    name = os.path.basename(cfg.task) if cfg.task.endswith(".py") else cfg.task
+    task = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace(".py", "")).strip("_")
     return os.path.join("runs", f"{cfg.experiment}-{task}-s{cfg.seed}")
 
 

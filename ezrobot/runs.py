@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from ezrobot.checkpoint import (CheckpointError, check_checkpoint, damaged_message, find_checkpoint,
                                 load_checkpoint, load_model_weights)
-from ezrobot.config import REMOVED_FIELDS, Config, ConfigError
+from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, absolute_task
 from ezrobot.factory import Parts, build_parts, build_training
 from ezrobot.hydra_config import from_yaml, to_yaml
 from ezrobot.logger import MetricsLogger
@@ -41,6 +41,7 @@ def check_same_run(cfg: Config, run_dir: str) -> None:
     """Refuse to resume a run directory whose saved config differs in a field that changes the run."""
     with open(os.path.join(run_dir, "config.yaml")) as f:
         saved = flatten(yaml.safe_load(f) or {})
+    saved["task"] = absolute_task(str(saved.get("task", "")))  # saved relative by earlier versions
     new = flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))
     diffs = [k for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)
              and not k.startswith(RESUMABLE_DIFFS) and k not in REMOVED_FIELDS]
