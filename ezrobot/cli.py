@@ -28,8 +28,9 @@ def _user_errors() -> tuple:
     from ezrobot.checkpoint import CheckpointError
     from ezrobot.config import ConfigError
     from ezrobot.envs.spec import EnvError
+    from ezrobot.learner import NumericError
 
-    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError, CheckpointError]
+    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError, CheckpointError, NumericError]
     try:
         from ezrobot.tasks import TaskError
         errors.append(TaskError)
