@@ -6,7 +6,8 @@ inside a Ray actor unchanged (its inputs and outputs are plain arrays and datacl
 """
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+import pickle
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
@@ -91,6 +92,23 @@ class SelfPlay:
             self.replay.start_episodes(done, next_obs[done])
         self.obs = next_obs
         return env_steps, finished
+
+    def state_dict(self) -> Optional[bytes]:
+        """The environments (simulator state and RNGs), their current observations and the running episodes'
+        statistics, pickled; None when an environment cannot be pickled (a resume then restarts episodes)."""
+        try:
+            return pickle.dumps({"envs": self.envs, "obs": self.obs, "tracker": self.tracker})
+        except Exception:  # noqa: BLE001 - renderers, simulator handles...: whatever cannot be pickled
+            return None
+
+    def load_state_dict(self, blob: bytes) -> None:
+        """Continue exactly where :meth:`state_dict` was taken: the replay must hold the live episodes saved
+        with it (``Replay.load_state_dict``)."""
+        state = pickle.loads(blob)
+        if len(state["envs"]) != len(self.envs):
+            raise ValueError(f"saved self-play has {len(state['envs'])} environments; this run has {len(self.envs)}")
+        self.close()
+        self.envs, self.obs, self.tracker = list(state["envs"]), state["obs"], state["tracker"]
 
     def restart_after_resume(self) -> None:
         """After the replay was restored from a checkpoint: close the episodes that were live when it was

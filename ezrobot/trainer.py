@@ -59,16 +59,35 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- checkpoints
     def _state(self) -> Dict[str, Any]:
+        """Everything besides the replay that a resume needs to continue exactly as this run would."""
         return {
             "model": self.p.model.state_dict(),
             "target_model": self.p.target_model.state_dict(),
             "selfplay_model": self.p.selfplay_model.state_dict(),
             "optimizer": self.t.learner.optimizer.state_dict(),
             "counters": self.c.__dict__.copy(),
+            "last_metrics": dict(self.last_metrics), "last_eval": self.last_eval,
+            "reanalyzer": self.t.reanalyzer.state_dict(),
+            "selfplay": self.t.selfplay.state_dict() if self.cfg.log.save_replay else None,
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
-                    "python": random.getstate(),
+                    "python": random.getstate(), "numpy_global": np.random.get_state(),
+                    "selfplay": self.p.selfplay_rng.bit_generator.state,
+                    "random_actor": self.t.random_actor.rng.bit_generator.state,
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
+
+    def _restore_rngs(self, rng: Dict[str, Any]) -> None:
+        """Put every generator back (checkpoints of earlier versions lack some: those keep their seeds)."""
+        self.rng.bit_generator.state = rng["numpy"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        if "numpy_global" in rng:
+            np.random.set_state(rng["numpy_global"])
+        if "selfplay" in rng:
+            self.p.selfplay_rng.bit_generator.state = rng["selfplay"]
+            self.t.random_actor.rng.bit_generator.state = rng["random_actor"]
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     def save(self) -> str:
         """Write an atomic checkpoint of everything needed to resume."""
@@ -95,17 +114,20 @@ class Trainer:
         state, replay_state = load_checkpoint(path, map_location=self.p.device)
         for name in ("model", "target_model", "selfplay_model"):
             load_model_weights(getattr(self.p, name), state[name], path)
-        self.t.reanalyzer.target_changed()
         self.t.learner.optimizer.load_state_dict(state["optimizer"])
         self.c = Counters(**state["counters"])
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.last_metrics, self.last_eval = dict(state.get("last_metrics", {})), state.get("last_eval")
+        self._restore_rngs(state["rng"])
+        if "reanalyzer" in state:
+            self.t.reanalyzer.load_state_dict(state["reanalyzer"])
+        else:
+            self.t.reanalyzer.target_changed()
         if replay_state is not None:
             self.t.replay.load_state_dict(replay_state)
-        self.t.selfplay.restart_after_resume()
+        if replay_state is not None and state.get("selfplay") is not None:
+            self.t.selfplay.load_state_dict(state["selfplay"])  # the same environments, mid-episode
+        else:
+            self.t.selfplay.restart_after_resume()
         self.logger.truncate_after(self.c.env_steps)
         return True
 

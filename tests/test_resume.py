@@ -161,11 +161,27 @@ def test_save_and_try_resume_restore_everything(tmp_path):
     assert opt_a["state"].keys() == opt_b["state"].keys() and len(opt_a["state"]) > 0
     for idx in opt_a["state"]:
         _assert_same_tensors(opt_a["state"][idx], opt_b["state"][idx], f"optimizer state {idx}")
-    # The saved buffer comes back; self-play then opens one fresh episode per environment.
+    # The saved buffer comes back and self-play continues the saved environments mid-episode.
+    num_envs = fresh.cfg.train.num_envs
+    assert len(fresh.t.replay) == saved_len and fresh.t.replay.num_insertions == saved_insertions
+    np.testing.assert_array_equal(fresh.t.replay.state_dict()["obs"][:saved_len], saved_obs)
+    np.testing.assert_array_equal(fresh.t.selfplay.obs, t.selfplay.obs)
+    assert len(fresh.t.replay.live_env_ids) == num_envs
+    assert fresh.p.selfplay_rng.bit_generator.state == p.selfplay_rng.bit_generator.state
+
+
+def test_unpicklable_envs_restart_their_episodes(tmp_path, monkeypatch):
+    """Environments that cannot be pickled: resume closes the saved live episodes and opens fresh ones."""
+    run_dir = tmp_path / "run"
+    trainer = _trainer(run_dir)
+    trainer.run()
+    monkeypatch.setattr(type(trainer.t.selfplay), "state_dict", lambda self: None)
+    trainer.save()
+    saved_len = len(trainer.t.replay)
+    fresh = _trainer(run_dir)
+    assert fresh.try_resume()
     num_envs = fresh.cfg.train.num_envs
     assert len(fresh.t.replay) == saved_len + num_envs
-    assert fresh.t.replay.num_insertions == saved_insertions + num_envs
-    np.testing.assert_array_equal(fresh.t.replay.state_dict()["obs"][:saved_len], saved_obs)
     assert len(fresh.t.replay.live_env_ids) == num_envs
 
 
