@@ -6,6 +6,7 @@ import sys
 from typing import List, Sequence
 
 from ezrobot.commands import COMMANDS
+from ezrobot.interrupt import TrainingInterrupted
 from ezrobot.usage import UsageError
 
 USAGE = """usage: ezrobot <command> [args]
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ezrobot: interrupted", file=sys.stderr)
         return 130
+    except TrainingInterrupted as stop:  # `train` prints its own line with the resuming command; others here
+        print(f"ezrobot: {stop}", file=sys.stderr)
+        return stop.exit_code
     except Exception as err:  # only user errors are caught; the rest re-raise with a traceback
         if isinstance(err, _user_errors()):
             print(f"ezrobot: error: {err}", file=sys.stderr)
