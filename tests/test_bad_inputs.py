@@ -7,21 +7,15 @@ import sys
 
 import pytest
 
-from ezrobot import cli
+from task_example import task_example_source
 from ezrobot.replay.sizing import available_memory, estimate_nbytes, positions_needed
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["env_steps=40", "train.start_transitions=20", "log.progress=false", "eval.episodes=1", "threads=1"]
 
 
 def _task_file(tmp_path, name="shifty.py"):
     """The docs' ball_reach example with an observation entry that shrinks after 0.1 s of an episode."""
-    sys.path.insert(0, os.path.join(REPO, "tests"))
-    try:
-        from test_tasks import _readme_example
-    finally:
-        sys.path.pop(0)
-    source = _readme_example()
+    source = task_example_source()
     old = '"to_goal": self.to_goal(physics)}'
     assert old in source
     path = tmp_path / name

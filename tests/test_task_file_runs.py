@@ -1,16 +1,14 @@
 """A run of a task file (``task=ball_reach.py``, relative to the working directory) saves the file's absolute
 path, so eval, video and resume work from another directory."""
 import json
-import os
-import sys
 
 import pytest
 import torch
 import yaml
 
 from ezrobot import cli
+from task_example import task_example_source
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["env_steps=60", "train.start_transitions=30", "train.batch_size=8", "search.num_simulations=2",
         "search.num_sampled_actions=4", "model.preset=small", "eval.episodes=1", "eval.interval=1000",
         "env.max_episode_steps=20", "log.progress=false", "threads=1"]
@@ -23,20 +21,11 @@ def _restore_torch_threads():
     torch.set_num_threads(before)
 
 
-def _example():
-    sys.path.insert(0, os.path.join(REPO, "tests"))
-    try:
-        from test_tasks import _readme_example
-    finally:
-        sys.path.pop(0)
-    return _readme_example()
-
-
 def test_task_file_path_is_saved_absolute(tmp_path, monkeypatch, capsys):
     here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
     here.mkdir()
     elsewhere.mkdir()
-    (here / "ball_reach.py").write_text(_example())
+    (here / "ball_reach.py").write_text(task_example_source())
     run_dir = tmp_path / "run"
     monkeypatch.chdir(here)
     assert cli.main(["train", "task=ball_reach.py", f"run_dir={run_dir}", *TINY]) == 0
