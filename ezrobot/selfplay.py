@@ -77,7 +77,7 @@ class SelfPlay:
         for i, env in enumerate(self.envs):
             obs, reward, term, trunc, info = env.step(out.actions[i])
             next_obs[i] = check_observation(obs, self.spec)
-            next_obs[i], rewards[i], terminated[i], truncated[i] = obs, reward, term, trunc
+            rewards[i], terminated[i], truncated[i] = reward, term, trunc
             self.tracker.record(i, reward, info, self.spec.action_repeat)
             env_steps += int(info.get("env_steps", self.spec.action_repeat))
             infos.append(info)

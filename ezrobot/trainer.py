@@ -18,6 +18,7 @@ from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoin
                                 load_model_weights, save_checkpoint)
 from ezrobot.factory import Parts, TrainingParts
 from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
+from ezrobot.learner import NumericError
 from ezrobot.logger import MetricsLogger
 from ezrobot.progress import Progress
 from ezrobot.types import TrainBatch
@@ -90,7 +91,16 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def save(self) -> str:
-        """Write an atomic checkpoint of everything needed to resume."""
+        """Write an atomic checkpoint of everything needed to resume.
+
+        Raises:
+            NumericError: the online weights hold NaN or inf (nothing is written: the last checkpoint stays).
+        """
+        bad = next((name for name, w in self.p.model.state_dict().items()
+                    if w.is_floating_point() and not bool(torch.isfinite(w).all())), None)
+        if bad is not None:
+            raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
+                               "written (the last one is intact); lower optim.lr")
         replay_state = self.t.replay.state_dict() if self.cfg.log.save_replay else None
         self.c.wall_time_s = self._elapsed()
         return save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,

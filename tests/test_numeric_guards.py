@@ -97,3 +97,18 @@ def test_nan_gradient_is_named_and_no_step_is_taken(trained):
         assert torch.equal(value, before[key]), key
     metrics, priorities = learner.update(batch, trained.c.updates)  # the next clean batch trains again
     assert np.isfinite(metrics["loss/total"]) and np.isfinite(priorities).all()
+
+
+def test_poisoned_weights_are_never_checkpointed(trained):
+    before = sorted(os.listdir(os.path.join(trained.cfg.run_dir, "checkpoints")))
+    name, param = next(iter(trained.p.model.named_parameters()))
+    saved = param.detach().clone()
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    try:
+        with pytest.raises(NumericError, match=f"non-finite weights in {name}"):
+            trained.save()
+    finally:
+        with torch.no_grad():
+            param.copy_(saved)
+    assert sorted(os.listdir(os.path.join(trained.cfg.run_dir, "checkpoints"))) == before
