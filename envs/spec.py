@@ -129,6 +129,19 @@ class EnvError(ValueError):
     """A user-facing environment error (bad task id, missing renderer...). The message is one line."""
 
 
+def check_observation(obs: Any, spec: EnvSpec) -> Any:
+    """``obs`` unchanged when its shape is ``spec.obs_shape``.
+
+    Raises:
+        EnvError: naming the task and both shapes (e.g. a task whose ``observe()`` changes mid-episode).
+    """
+    shape = tuple(getattr(obs, "shape", ()))
+    if shape != tuple(spec.obs_shape):
+        raise EnvError(f"{spec.name}: an observation has shape {shape} but the task declared "
+                       f"{tuple(spec.obs_shape)} at reset; observations must keep one shape every step")
+    return obs
+
+
 class Env(Protocol):
     """The single-environment API every adapter implements (see the module docstring)."""
 

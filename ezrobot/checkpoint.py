@@ -1,17 +1,26 @@
 """Atomic checkpoints: each one is a directory written under a temporary name and renamed into place,
 then the ``latest`` pointer file is replaced atomically. A crash at any point leaves the previous complete
-checkpoint usable; incomplete temporary directories are removed on the next save."""
+checkpoint usable; incomplete temporary directories are removed on the next save. Each checkpoint holds a
+``manifest.json`` (size and sha256 of every payload file, written after them); :func:`find_checkpoint`
+skips damaged checkpoints (a truncated or altered file) and returns the newest intact one."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 CHECKPOINT_DIR = "checkpoints"
 _LATEST = "latest"
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """No usable checkpoint where one is needed (one line naming the checkpoint and what is wrong)."""
 
 
 def _fsync_file(path: str) -> None:
@@ -56,6 +65,10 @@ def save_checkpoint(run_dir: str, step: int, state: Dict[str, Any],
             np.savez(f, **replay_state)
             f.flush()
             os.fsync(f.fileno())
+    payload = ["state.pt"] + (["replay.npz"] if replay_state is not None else [])
+    manifest = {name: {"bytes": os.path.getsize(os.path.join(tmp, name)),
+                       "sha256": file_sha256(os.path.join(tmp, name))} for name in payload}
+    _write_text_atomic(os.path.join(tmp, MANIFEST), json.dumps(manifest, indent=1))
     final = os.path.join(root, f"step_{step:010d}")
     if os.path.exists(final):
         shutil.rmtree(final)
@@ -72,20 +85,95 @@ def _prune(root: str, keep: int, current: str) -> None:
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def latest_checkpoint(run_dir: str) -> Optional[str]:
-    """Path of the newest complete checkpoint, or None."""
+def file_sha256(path: str) -> str:
+    """Hex sha256 of a file, read in 4 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(4 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_checkpoint(path: str, files: Optional[Sequence[str]] = None) -> Optional[str]:
+    """What is wrong with checkpoint ``path`` (``None`` when intact).
+
+    Args:
+        path: A checkpoint directory.
+        files: Payload files to verify (default: all the manifest lists). Checkpoints written before
+            manifests existed are accepted when their ``state.pt`` exists.
+    """
+    if not os.path.exists(os.path.join(path, "state.pt")):
+        return "no state.pt"
+    manifest_path = os.path.join(path, MANIFEST)
+    if not os.path.exists(manifest_path):
+        return None
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as err:
+        return f"unreadable {MANIFEST} ({err})"
+    for name, want in manifest.items():
+        if files is not None and name not in files:
+            continue
+        full = os.path.join(path, name)
+        if not os.path.exists(full):
+            return f"{name} is missing"
+        size = os.path.getsize(full)
+        if size != want["bytes"]:
+            return f"{name} has {size} bytes, {want['bytes']} were written"
+        if file_sha256(full) != want["sha256"]:
+            return f"{name} does not match its sha256"
+    return None
+
+
+def _candidates(run_dir: str) -> List[str]:
+    """Checkpoint directories, newest first (the ``latest`` pointer's target leads)."""
     root = os.path.join(run_dir, CHECKPOINT_DIR)
+    if not os.path.isdir(root):
+        return []
+    names = sorted((n for n in os.listdir(root) if n.startswith("step_")), reverse=True)
     pointer = os.path.join(root, _LATEST)
     if os.path.exists(pointer):
         with open(pointer) as f:
-            path = os.path.join(root, f.read().strip())
+            target = f.read().strip()
+        if target in names:
+            names.remove(target)
+            names.insert(0, target)
+    return [os.path.join(root, n) for n in names]
+
+
+def find_checkpoint(run_dir: str, files: Optional[Sequence[str]] = None) -> Tuple[Optional[str], List[str]]:
+    """The newest intact checkpoint of ``run_dir`` and the damaged ones newer than it.
+
+    Args:
+        run_dir: Run directory.
+        files: Payload files that must be intact (see :func:`check_checkpoint`).
+
+    Returns:
+        ``(path or None, ["<checkpoint dir>: <what is wrong>", ...])``.
+    """
+    damaged = []
+    for path in _candidates(run_dir):
+        problem = check_checkpoint(path, files)
+        if problem is None:
+            return path, damaged
+        damaged.append(f"{path}: {problem}")
+    return None, damaged
+
+
+def damaged_message(damaged: List[str], used: Optional[str]) -> str:
+    """One line reporting damaged checkpoints and the one used instead."""
+    more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+    tail = f"using {used}" if used else "no intact checkpoint is left"
+    return f"ezrobot: warning: checkpoint {damaged[0]}{more}; {tail}"
+
+
+def latest_checkpoint(run_dir: str) -> Optional[str]:
+    """Path of the newest checkpoint with a ``state.pt`` (not verified; see :func:`find_checkpoint`), or None."""
+    for path in _candidates(run_dir):
         if os.path.exists(os.path.join(path, "state.pt")):
             return path
-    if not os.path.isdir(root):
-        return None
-    done = sorted(n for n in os.listdir(root)
-                  if n.startswith("step_") and os.path.exists(os.path.join(root, n, "state.pt")))
-    return os.path.join(root, done[-1]) if done else None
+    return None
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu",

@@ -6,6 +6,7 @@ import sys
 from typing import List, Sequence
 
 from ezrobot.commands import COMMANDS
+from ezrobot.interrupt import TrainingInterrupted
 from ezrobot.usage import UsageError
 
 USAGE = """usage: ezrobot <command> [args]
@@ -25,14 +26,16 @@ commands:
 
 
 def _user_errors() -> tuple:
+    from ezrobot.checkpoint import CheckpointError
     from ezrobot.config import ConfigError
     from ezrobot.envs.spec import EnvError
+    from ezrobot.learner import NumericError
 
-    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError]
+    errors: List[type] = [UsageError, ConfigError, EnvError, FileNotFoundError, CheckpointError, NumericError]
     try:
         from ezrobot.tasks import TaskError
         errors.append(TaskError)
-    except ImportError:
+    except Exception:  # noqa: BLE001 - e.g. mujoco refusing a bad $MUJOCO_GL: then no TaskError was raised
         pass
     return tuple(errors)
 
@@ -71,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ezrobot: interrupted", file=sys.stderr)
         return 130
+    except TrainingInterrupted as stop:  # `train` prints its own line with the resuming command; others here
+        print(f"ezrobot: {stop}", file=sys.stderr)
+        return stop.exit_code
     except Exception as err:  # only user errors are caught; the rest re-raise with a traceback
         if isinstance(err, _user_errors()):
             print(f"ezrobot: error: {err}", file=sys.stderr)

@@ -207,7 +207,8 @@ _POSITIVE = (
 _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
-    "train.variance_loss_coeff", "train.variance_floor",
+    "train.variance_loss_coeff", "train.variance_floor", "env.action_repeat", "env.max_episode_steps",
+    "env.frame_stack", "env.noop_max", "env.max_train_frames",
 )
 
 
@@ -233,7 +234,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key}={_get(cfg, key)!r} must be > 0")
     for key in _NON_NEGATIVE:
         if _get(cfg, key) < 0:
-            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0")
+            zero = " (0: the suite's default)" if key.startswith("env.") else ""
+            raise ConfigError(f"{key}={_get(cfg, key)!r} must be >= 0{zero}")
     if cfg.train.reanalyze_simulations < 0:
         raise ConfigError(f"train.reanalyze_simulations={cfg.train.reanalyze_simulations!r} must be >= 0 "
                           "(0: search.num_simulations)")
@@ -264,9 +266,16 @@ def _validate_nested(cfg: Config) -> None:
                 raise ConfigError(f"{name}: {err}") from None
 
 
+def absolute_task(task: str) -> str:
+    """A task file path (``path/to/task.py`` that exists) made absolute, so a saved run config still finds it
+    from another directory; other task names unchanged."""
+    return os.path.abspath(task) if task.endswith(".py") and os.path.isfile(task) else task
+
+
 def default_run_dir(cfg: Config) -> str:
-    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe."""
-    task = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.task.replace(".py", "")).strip("_")
+    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe (a task file: its name)."""
+    name = os.path.basename(cfg.task) if cfg.task.endswith(".py") else cfg.task
+    task = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace(".py", "")).strip("_")
     return os.path.join("runs", f"{cfg.experiment}-{task}-s{cfg.seed}")
 
 

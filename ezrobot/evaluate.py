@@ -9,7 +9,7 @@ import torch
 from ezrobot.agent import SearchAgent
 from ezrobot.config import Config
 from ezrobot.envs import make_env
-from ezrobot.envs.spec import Env, EnvSpec
+from ezrobot.envs.spec import Env, EnvSpec, check_observation
 from ezrobot.selfplay import EpisodeTracker
 from ezrobot.types import ActOutput, EpisodeStats
 
@@ -41,6 +41,7 @@ def run_episodes(envs: Sequence[Env], act_fn: Callable[[np.ndarray], ActOutput],
         still = []
         for row, i in enumerate(active):
             obs[i], reward, term, trunc, info = envs[i].step(out.actions[row])
+            check_observation(obs[i], envs[i].spec)
             tracker.record(i, reward, info, action_repeat)
             if on_step is not None:
                 on_step(i, obs[i], reward, info, out, row)

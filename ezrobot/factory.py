@@ -4,6 +4,7 @@ learner, reanalyzer and self-play)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -20,6 +21,8 @@ from ezrobot.learner import Learner
 from ezrobot.nets import EfficientZeroNet, build_model
 from ezrobot.reanalyze import Reanalyzer
 from ezrobot.replay.buffer import Replay
+from ezrobot.replay.config import ReplayConfig
+from ezrobot.replay.sizing import available_memory, estimate_nbytes, positions_needed
 from ezrobot.selfplay import RandomActor, SelfPlay
 
 
@@ -130,6 +133,23 @@ def build_parts(cfg: Config) -> Parts:
     return parts
 
 
+def sized_replay(cfg: Config, spec: EnvSpec, derived: Derived, policy_size: int) -> ReplayConfig:
+    """``cfg.replay`` with the capacity the run can fill (``replay.capacity`` or fewer positions), checked
+    against the available memory before anything is allocated.
+
+    Raises:
+        ConfigError: naming the bytes the replay needs and the bytes available.
+    """
+    capacity = min(int(cfg.replay.capacity), positions_needed(derived.agent_steps, cfg.train.num_envs))
+    action_dim = spec.num_actions if spec.action_type == "continuous" else 0
+    need, free = estimate_nbytes(capacity, spec, policy_size, action_dim), available_memory()
+    if free is not None and need > free:
+        raise ConfigError(f"replay.capacity={cfg.replay.capacity} needs {need:,} bytes ({need / 2**30:.1f} GiB) "
+                          f"for {capacity:,} positions but {free:,} bytes ({free / 2**30:.1f} GiB) are "
+                          "available; lower replay.capacity (or env_steps)")
+    return dataclasses.replace(cfg.replay, capacity=capacity)
+
+
 def build_training(cfg: Config, video_recorder: Optional[VideoRecorder] = None) -> Tuple[Parts, TrainingParts]:
     """Environments, model copies, search agent, evaluator, replay, learner, reanalyzer and self-play.
 
@@ -143,7 +163,8 @@ def build_training(cfg: Config, video_recorder: Optional[VideoRecorder] = None) 
     policy_size = cfg.search.num_sampled_actions if continuous else spec.num_actions
     envs = [first_env] + [make_env(cfg.task, cfg.env, seed=cfg.seed + i, train=True)[0]
                           for i in range(1, cfg.train.num_envs)]
-    replay = Replay(cfg.replay, spec, num_envs=cfg.train.num_envs, unroll_steps=cfg.train.unroll_steps,
+    replay_cfg = sized_replay(cfg, spec, parts.derived, policy_size)
+    replay = Replay(replay_cfg, spec, num_envs=cfg.train.num_envs, unroll_steps=cfg.train.unroll_steps,
                     td_steps=cfg.train.td_steps, policy_size=policy_size,
                     action_dim=spec.num_actions if continuous else 0)
     learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model)

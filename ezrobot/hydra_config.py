@@ -10,7 +10,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, default_run_dir, validate
+from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, absolute_task, default_run_dir, validate
 from ezrobot.schema import describe
 from ezrobot.usage import suggest
 
@@ -99,6 +99,7 @@ def load_config(overrides: Sequence[str] = ()) -> Config:
         GlobalHydra.instance().clear()
     if not cfg.run_dir:
         cfg.run_dir = default_run_dir(cfg)
+    cfg.task = absolute_task(cfg.task)
     validate(cfg)
     return cfg
 

@@ -26,6 +26,35 @@ from ezrobot.precision import bf16_autocast
 from ezrobot.types import TrainBatch
 
 
+class NumericError(ValueError):
+    """NaN or inf in a target, a loss term or a gradient; raised before the optimizer step, so the weights
+    (and every checkpoint written so far) stay as they were. The message is one line naming the term."""
+
+
+TARGETS = ("value", "value_prefix", "policy", "weights")
+"""TrainBatch fields checked for non-finite values before each update."""
+
+
+def check_targets(batch: TrainBatch, step: int) -> None:
+    """Raise NumericError naming the first target of ``batch`` holding NaN or inf."""
+    for name in TARGETS:
+        values = getattr(batch, name)
+        if not bool(torch.isfinite(values).all()):
+            raise NumericError(f"non-finite {name} target at update {step} "
+                               f"({int((~torch.isfinite(values)).sum())} of {values.numel()} entries); "
+                               "check the task's rewards (reward scales, observation values)")
+
+
+def check_gradients(model: torch.nn.Module, grad_norm: torch.Tensor, step: int) -> None:
+    """Raise NumericError naming the first parameter whose gradient holds NaN or inf."""
+    if bool(torch.isfinite(grad_norm)):
+        return
+    bad = next((name for name, p in model.named_parameters()
+                if p.grad is not None and not bool(torch.isfinite(p.grad).all())), "?")
+    raise NumericError(f"non-finite gradient of {bad} at update {step} (norm {float(grad_norm)}); "
+                       "lower optim.lr or train.grad_clip")
+
+
 def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
     """SGD (paper), AdamW or Adam as configured."""
     o = cfg.optim
@@ -164,11 +193,19 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
+        check_targets(batch, step)
         with bf16_autocast(self.device, self.cfg.train.bf16):
             loss, metrics, root_value = self.compute_loss(batch, step)
+        bad = [k for k, v in metrics.items() if k.startswith("loss/") and k != "loss/total" and not np.isfinite(v)]
+        if bad or not np.isfinite(metrics["loss/total"]):
+            raise NumericError(f"non-finite {(bad or ['loss/total'])[0]} ({metrics[(bad or ['loss/total'])[0]]}) at "
+                               f"update {step}; lower optim.lr or check the task's rewards")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])  # clip_grad_norm_ in two halves:
+        check_gradients(self.model, grad_norm, step)  # the check sees the gradients before any scaling
+        torch.nn.utils.clip_grads_with_norm_(params, self.cfg.train.grad_clip, grad_norm)
         self.optimizer.step()
         metrics["train/lr"] = lr
         metrics["train/grad_norm"] = float(grad_norm)

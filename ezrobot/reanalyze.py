@@ -83,6 +83,22 @@ class Reanalyzer:
             value_prefix_horizon=cfg.search.value_prefix_horizon)
         self._lookups = self._hits = 0
 
+    def state_dict(self) -> Dict[str, object]:
+        """The bootstrap-value cache and its hit counters (a resumed run then computes what it would have)."""
+        state: Dict[str, object] = {"hits": self._hits, "lookups": self._lookups}
+        if self.cache is not None:
+            state.update(cache_values=self.cache.values.copy(), cache_keys=self.cache.keys.copy())
+        return state
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore :meth:`state_dict` output (a cache of another size, from a run with another budget, is
+        dropped: its values are recomputed)."""
+        self._hits, self._lookups = int(state["hits"]), int(state["lookups"])
+        if self.cache is not None and "cache_keys" in state and len(state["cache_keys"]) == len(self.cache.keys):
+            self.cache.values[:], self.cache.keys[:] = state["cache_values"], state["cache_keys"]
+        elif self.cache is not None:
+            self.cache.clear()
+
     def target_changed(self) -> None:
         """Call after new weights are loaded into the target network: every cached value is stale."""
         if self.cache is not None:

@@ -12,13 +12,15 @@ from typing import Any, Dict, Optional
 import yaml
 from omegaconf import OmegaConf
 
-from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights
-from ezrobot.config import REMOVED_FIELDS, Config, ConfigError
+from ezrobot.checkpoint import (CheckpointError, check_checkpoint, damaged_message, find_checkpoint,
+                                load_checkpoint, load_model_weights)
+from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, absolute_task
 from ezrobot.factory import Parts, build_parts, build_training
 from ezrobot.hydra_config import from_yaml, to_yaml
 from ezrobot.logger import MetricsLogger
 from ezrobot.rollout_video import EvalVideoRecorder
 from ezrobot.trainer import Trainer
+from ezrobot.usage import unwritable_reason
 
 RESUMABLE_DIFFS = ("env_steps", "eval.", "log.", "run_dir", "device", "threads")
 """Fields that may differ when a run directory is re-used (resume with a longer budget, other logging)."""
@@ -39,6 +41,7 @@ def check_same_run(cfg: Config, run_dir: str) -> None:
     """Refuse to resume a run directory whose saved config differs in a field that changes the run."""
     with open(os.path.join(run_dir, "config.yaml")) as f:
         saved = flatten(yaml.safe_load(f) or {})
+    saved["task"] = absolute_task(str(saved.get("task", "")))  # saved relative by earlier versions
     new = flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))
     diffs = [k for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)
              and not k.startswith(RESUMABLE_DIFFS) and k not in REMOVED_FIELDS]
@@ -54,6 +57,9 @@ def train(cfg: Config) -> Dict[str, Any]:
     Returns:
         The run's summary (also written to ``summary.json``).
     """
+    reason = unwritable_reason(cfg.run_dir, "directory")
+    if reason:
+        raise ConfigError(f"run_dir={cfg.run_dir!r} {reason}; choose a writable directory")
     config_path = os.path.join(cfg.run_dir, "config.yaml")
     if os.path.exists(config_path):
         check_same_run(cfg, cfg.run_dir)
@@ -87,6 +93,17 @@ class LoadedRun:
     env_steps: int
 
 
+def _newest_intact(run_dir: str) -> str:
+    """The newest checkpoint whose weights are intact; damaged newer ones are reported in one line."""
+    ckpt, damaged = find_checkpoint(run_dir, files=("state.pt",))
+    if damaged and ckpt is not None:
+        print(damaged_message(damaged, ckpt), file=sys.stderr)
+    if ckpt is None:
+        raise CheckpointError(f"run_dir {run_dir!r} has no intact checkpoint ({damaged[0]})" if damaged
+                              else f"run_dir {run_dir!r} has no checkpoint yet")
+    return ckpt
+
+
 def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "auto") -> LoadedRun:
     """Config, parts and the chosen (default: newest) checkpoint's weights of an existing run."""
     path = os.path.join(run_dir, "config.yaml")
@@ -96,11 +113,12 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "auto
     with open(path) as f:
         cfg = from_yaml(f.read())
     cfg.device = device
-    ckpt = checkpoint or latest_checkpoint(run_dir)
-    if ckpt is None:
-        raise FileNotFoundError(f"run_dir {run_dir!r} has no checkpoint yet")
+    ckpt = checkpoint or _newest_intact(run_dir)
     if not os.path.exists(os.path.join(ckpt, "state.pt")):
         raise FileNotFoundError(f"checkpoint {ckpt!r} is not a checkpoint directory (no state.pt)")
+    problem = check_checkpoint(ckpt, files=("state.pt",))
+    if problem:
+        raise CheckpointError(f"checkpoint {ckpt!r} is damaged: {problem}; choose another with checkpoint=PATH")
     parts = build_parts(cfg)
     state, _ = load_checkpoint(ckpt, map_location=parts.device, with_replay=False)
     load_model_weights(parts.model, state["model"], ckpt)

@@ -6,10 +6,12 @@ inside a Ray actor unchanged (its inputs and outputs are plain arrays and datacl
 """
 from __future__ import annotations
 
-from typing import Callable, List, Sequence
+import pickle
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from ezrobot.envs.spec import check_observation
 from ezrobot.types import ActOutput, EpisodeStats
 
 
@@ -74,7 +76,8 @@ class SelfPlay:
         env_steps = 0
         for i, env in enumerate(self.envs):
             obs, reward, term, trunc, info = env.step(out.actions[i])
-            next_obs[i], rewards[i], terminated[i], truncated[i] = obs, reward, term, trunc
+            next_obs[i] = check_observation(obs, self.spec)
+            rewards[i], terminated[i], truncated[i] = reward, term, trunc
             self.tracker.record(i, reward, info, self.spec.action_repeat)
             env_steps += int(info.get("env_steps", self.spec.action_repeat))
             infos.append(info)
@@ -84,11 +87,28 @@ class SelfPlay:
         done = np.flatnonzero(terminated | truncated)
         for i in done:
             finished.append(self.tracker.finish(i, infos[i]))
-            next_obs[i] = self.envs[i].reset()[0]
+            next_obs[i] = check_observation(self.envs[i].reset()[0], self.spec)
         if len(done):
             self.replay.start_episodes(done, next_obs[done])
         self.obs = next_obs
         return env_steps, finished
+
+    def state_dict(self) -> Optional[bytes]:
+        """The environments (simulator state and RNGs), their current observations and the running episodes'
+        statistics, pickled; None when an environment cannot be pickled (a resume then restarts episodes)."""
+        try:
+            return pickle.dumps({"envs": self.envs, "obs": self.obs, "tracker": self.tracker})
+        except Exception:  # noqa: BLE001 - renderers, simulator handles...: whatever cannot be pickled
+            return None
+
+    def load_state_dict(self, blob: bytes) -> None:
+        """Continue exactly where :meth:`state_dict` was taken: the replay must hold the live episodes saved
+        with it (``Replay.load_state_dict``)."""
+        state = pickle.loads(blob)
+        if len(state["envs"]) != len(self.envs):
+            raise ValueError(f"saved self-play has {len(state['envs'])} environments; this run has {len(self.envs)}")
+        self.close()
+        self.envs, self.obs, self.tracker = list(state["envs"]), state["obs"], state["tracker"]
 
     def restart_after_resume(self) -> None:
         """After the replay was restored from a checkpoint: close the episodes that were live when it was

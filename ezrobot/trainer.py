@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
@@ -13,9 +14,13 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from ezrobot.checkpoint import latest_checkpoint, load_checkpoint, load_model_weights, save_checkpoint
+from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoint, load_checkpoint,
+                                load_model_weights, save_checkpoint)
 from ezrobot.factory import Parts, TrainingParts
+from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
+from ezrobot.learner import NumericError
 from ezrobot.logger import MetricsLogger
+from ezrobot.progress import Progress
 from ezrobot.types import TrainBatch
 
 
@@ -55,43 +60,84 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- checkpoints
     def _state(self) -> Dict[str, Any]:
+        """Everything besides the replay that a resume needs to continue exactly as this run would."""
         return {
             "model": self.p.model.state_dict(),
             "target_model": self.p.target_model.state_dict(),
             "selfplay_model": self.p.selfplay_model.state_dict(),
             "optimizer": self.t.learner.optimizer.state_dict(),
             "counters": self.c.__dict__.copy(),
+            "last_metrics": dict(self.last_metrics), "last_eval": self.last_eval,
+            "reanalyzer": self.t.reanalyzer.state_dict(),
+            "selfplay": self.t.selfplay.state_dict() if self.cfg.log.save_replay else None,
             "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
-                    "python": random.getstate(),
+                    "python": random.getstate(), "numpy_global": np.random.get_state(),
+                    "selfplay": self.p.selfplay_rng.bit_generator.state,
+                    "random_actor": self.t.random_actor.rng.bit_generator.state,
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
 
+    def _restore_rngs(self, rng: Dict[str, Any]) -> None:
+        """Put every generator back (checkpoints of earlier versions lack some: those keep their seeds)."""
+        self.rng.bit_generator.state = rng["numpy"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        if "numpy_global" in rng:
+            np.random.set_state(rng["numpy_global"])
+        if "selfplay" in rng:
+            self.p.selfplay_rng.bit_generator.state = rng["selfplay"]
+            self.t.random_actor.rng.bit_generator.state = rng["random_actor"]
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     def save(self) -> str:
-        """Write an atomic checkpoint of everything needed to resume."""
+        """Write an atomic checkpoint of everything needed to resume.
+
+        Raises:
+            NumericError: the online weights hold NaN or inf (nothing is written: the last checkpoint stays).
+        """
+        bad = next((name for name, w in self.p.model.state_dict().items()
+                    if w.is_floating_point() and not bool(torch.isfinite(w).all())), None)
+        if bad is not None:
+            raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
+                               "written (the last one is intact); lower optim.lr")
         replay_state = self.t.replay.state_dict() if self.cfg.log.save_replay else None
         self.c.wall_time_s = self._elapsed()
         return save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
                                keep=self.cfg.log.keep_checkpoints)
 
     def try_resume(self) -> bool:
-        """Load the newest checkpoint of the run directory, if any. Returns True when resumed."""
-        path = latest_checkpoint(self.cfg.run_dir)
+        """Load the newest intact checkpoint of the run directory, if any (damaged newer ones are reported in
+        one line on stderr). Returns True when resumed.
+
+        Raises:
+            CheckpointError: every checkpoint of the run directory is damaged.
+        """
+        path, damaged = find_checkpoint(self.cfg.run_dir)
+        if damaged and path is not None:
+            print(damaged_message(damaged, path), file=sys.stderr)
+        elif damaged:
+            raise CheckpointError(f"run_dir {self.cfg.run_dir!r} has no intact checkpoint ({damaged[0]}); "
+                                  "move its checkpoints/ away to start the run again")
         if path is None:
             return False
         state, replay_state = load_checkpoint(path, map_location=self.p.device)
         for name in ("model", "target_model", "selfplay_model"):
             load_model_weights(getattr(self.p, name), state[name], path)
-        self.t.reanalyzer.target_changed()
         self.t.learner.optimizer.load_state_dict(state["optimizer"])
         self.c = Counters(**state["counters"])
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        torch.set_rng_state(state["rng"]["torch"])
-        random.setstate(state["rng"]["python"])
-        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.last_metrics, self.last_eval = dict(state.get("last_metrics", {})), state.get("last_eval")
+        self._restore_rngs(state["rng"])
+        if "reanalyzer" in state:
+            self.t.reanalyzer.load_state_dict(state["reanalyzer"])
+        else:
+            self.t.reanalyzer.target_changed()
         if replay_state is not None:
             self.t.replay.load_state_dict(replay_state)
-        self.t.selfplay.restart_after_resume()
+        if replay_state is not None and state.get("selfplay") is not None:
+            self.t.selfplay.load_state_dict(state["selfplay"])  # the same environments, mid-episode
+        else:
+            self.t.selfplay.restart_after_resume()
         self.logger.truncate_after(self.c.env_steps)
         return True
 
@@ -174,24 +220,43 @@ class Trainer:
         return row
 
     # ----------------------------------------------------------------------------------------- run
-    def run(self) -> Dict[str, Any]:
-        """Train until the env-step budget and the extra updates are spent; return the summary."""
+    def run(self, stop: Optional[StopRequest] = None) -> Dict[str, Any]:
+        """Train until the env-step budget and the extra updates are spent; return the summary.
+
+        Args:
+            stop: Polled after every agent step and every extra update; SIGINT / SIGTERM set it while the
+                loop runs. When set, a checkpoint is written there and :class:`TrainingInterrupted` raised.
+        """
+        stop = stop if stop is not None else StopRequest()
         resumed = self.try_resume()
         self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
         budget = self.p.derived.agent_steps
         self._open_bar(resumed)
-        while self.c.agent_steps < budget:
-            self.collect()
-            for _ in range(self._updates_due()):
+        with catch_stop_signals(stop):
+            while self.c.agent_steps < budget:
+                self.collect()
+                for _ in range(self._updates_due()):
+                    self.update()
+                self._after_step()
+                self._stop_if_requested(stop)
+            done_updates = self.p.derived.total_updates
+            while self.c.updates < done_updates and self.t.replay.num_sampleable > 0:
                 self.update()
-            self._after_step()
-        done_updates = self.p.derived.total_updates
-        while self.c.updates < done_updates and self.t.replay.num_sampleable > 0:
-            self.update()
-        if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
-            self.evaluate()
-        self.save()
+                self._stop_if_requested(stop)
+            if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
+                self.evaluate()
+            self.save()
         return self._summary()
+
+    def _stop_if_requested(self, stop: StopRequest) -> None:
+        """At a safe point: when a stop was requested, write a checkpoint and raise TrainingInterrupted."""
+        if not stop.requested:
+            return
+        if self._bar is not None:
+            self._bar.close()
+        path = self.save()
+        self.logger.close()
+        raise TrainingInterrupted(stop.signum, path, self.c.env_steps)
 
     def _after_step(self) -> None:
         if self.c.env_steps >= self.c.next_eval:
@@ -200,30 +265,20 @@ class Trainer:
             self.evaluate()
             self.save()
             self.c.next_checkpoint = self.c.env_steps + self.cfg.log.checkpoint_interval
+            self._tick(force=True)
         elif self.c.env_steps >= self.c.next_checkpoint:
             self.c.next_checkpoint = self.c.env_steps + self.cfg.log.checkpoint_interval
             self.save()
         self._tick()
 
     def _open_bar(self, resumed: bool) -> None:
-        if not self.cfg.log.progress:
-            return
-        from tqdm import tqdm
+        if self.cfg.log.progress:
+            total = self.p.derived.agent_steps * self.p.spec.action_repeat
+            self._bar = Progress(total, self.c.env_steps, resumed)
 
-        total = self.p.derived.agent_steps * self.p.spec.action_repeat
-        self._bar = tqdm(total=total, initial=self.c.env_steps, unit="env step", dynamic_ncols=True,
-                         desc="resumed" if resumed else "train", mininterval=1.0)
-        self._bar_t0, self._bar_u0 = time.perf_counter(), self.c.updates
-
-    def _tick(self) -> None:
-        if self._bar is None:
-            return
-        self._bar.n = self.c.env_steps
-        dt = max(1e-6, time.perf_counter() - self._bar_t0)
-        last = "-" if self.last_eval is None else f"{self.last_eval:.1f}"
-        self._bar.set_postfix_str(f"upd {self.c.updates} ({(self.c.updates - self._bar_u0) / dt:.1f}/s) "
-                                  f"eval {last}", refresh=False)
-        self._bar.update(0)
+    def _tick(self, force: bool = False) -> None:
+        if self._bar is not None:
+            self._bar.tick(self.c.env_steps, self.c.updates, self.last_eval, force=force)
 
     def _summary(self) -> Dict[str, Any]:
         if self._bar is not None:

@@ -3,8 +3,10 @@ nothing from ezrobot, so every module may raise :class:`UsageError`)."""
 from __future__ import annotations
 
 import difflib
+import os
 import re
-from typing import Dict, Iterable, Sequence, Tuple
+import tempfile
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 
 class UsageError(ValueError):
@@ -67,3 +69,31 @@ def parse_size(text: str) -> Tuple[int, int]:
     if not match or min(int(match.group(1)), int(match.group(2))) < 16:
         raise UsageError(f"size={text!r} must be HxW with both sides >= 16, e.g. 240x320")
     return int(match.group(1)), int(match.group(2))
+
+
+def unwritable_reason(path: str, kind: str) -> Optional[str]:
+    """Why ``path`` cannot be written as a ``kind`` (``"file"`` or ``"directory"``), found before any work is
+    done; None when it can. A file's directory must exist already; a missing directory may be created, so its
+    nearest existing ancestor must be a writable directory. Writability is probed with a temporary file
+    (permission bits alone miss read-only mounts and root)."""
+    path = os.path.abspath(path)
+    if kind == "file":
+        if os.path.isdir(path):
+            return "is a directory"
+        probe = os.path.dirname(path)
+        if not os.path.isdir(probe):
+            return f"is in {probe}, which {'is not a directory' if os.path.exists(probe) else 'does not exist'}"
+    else:
+        if os.path.exists(path) and not os.path.isdir(path):
+            return "names an existing file, not a directory"
+        probe = path
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        if not os.path.isdir(probe):
+            return f"is inside {probe}, which is a file"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        return f"cannot be written: {probe} is not writable ({err.strerror})"
+    return None

@@ -12,13 +12,20 @@ VIDEO_FORMATS = ("mp4", "gif")
 MAX_GIF_FPS = 50.0
 
 
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_video(frames: Iterable[np.ndarray], path: Union[str, os.PathLike], fps: float = 30.0,
                 format: Optional[str] = None, *, macro_block_size: int = 2) -> Path:
     """Write frames to an mp4 (H.264 via imageio-ffmpeg) or gif (imageio's pillow plugin), atomically.
 
     The file is written next to ``path`` under a temporary name and renamed into place, so readers never
     see a partial video and a failed write leaves an existing file untouched. Parent directories are
-    created.
+    created. The file gets mode ``0666 & ~umask`` (0644 typically), as ``open`` would give it.
 
     Args:
         frames: ``[H, W, 3]`` (or ``[H, W]`` grey) uint8 frames, all of one shape; at least one.
@@ -48,6 +55,7 @@ def write_video(frames: Iterable[np.ndarray], path: Union[str, os.PathLike], fps
         count = _write_frames(frames, tmp, fps, fmt, macro_block_size)
         if count == 0:
             raise ValueError("write_video needs at least one frame, got none")
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; a video gets the usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -145,3 +145,30 @@ def test_weights_of_another_architecture_give_a_one_line_error():
     same = build_model(ModelConfig(preset="small", projection_norm="layer"), spec)
     load_model_weights(same, old.state_dict(), "runs/x/step_1")
     assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), old.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["state.pt", "replay.npz"])
+def test_a_truncated_newest_checkpoint_falls_back_to_the_intact_one(tmp_path, name):
+    run = str(tmp_path)
+    good = save_checkpoint(run, 100, _state(100), _replay(100))
+    bad = save_checkpoint(run, 200, _state(200), _replay(200))
+    assert ck.check_checkpoint(bad) is None and ck.find_checkpoint(run) == (bad, [])
+    with open(os.path.join(bad, name), "r+b") as f:
+        f.truncate(os.path.getsize(os.path.join(bad, name)) // 2)
+    path, damaged = ck.find_checkpoint(run)
+    assert path == good and len(damaged) == 1 and damaged[0].startswith(bad) and name in damaged[0]
+    line = ck.damaged_message(damaged, path)
+    assert "\n" not in line and bad in line and good in line
+    # Loading weights only needs state.pt: a damaged replay file alone does not block evaluation.
+    assert ck.find_checkpoint(run, files=("state.pt",))[0] == (good if name == "state.pt" else bad)
+
+
+def test_an_altered_file_of_the_same_size_is_caught(tmp_path):
+    path = save_checkpoint(str(tmp_path), 100, _state(100), None)
+    with open(os.path.join(path, "state.pt"), "r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 0xFF]))
+    assert "sha256" in ck.check_checkpoint(path)
+    assert ck.find_checkpoint(str(tmp_path)) == (None, [f"{path}: state.pt does not match its sha256"])

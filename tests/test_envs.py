@@ -211,12 +211,13 @@ def _term_task_env(seed):
 
         def __init__(self, random=None):
             super().__init__(swing_up=False, sparse=False, random=random)
-            self.last_reward_terms, self.last_success = {}, False
+            self.last_reward_terms, self.last_success, self.history = {}, False, []
 
         def get_reward(self, physics):
             upright = float((physics.pole_angle_cosine().mean() + 1.0) / 2.0)
             centered = float(abs(physics.cart_position()) < 0.05)
             self.last_reward_terms = {"upright": upright, "centered": centered}
+            self.history.append(self.last_reward_terms)
             self.last_success = centered > 0.5
             return upright + centered
 
@@ -245,13 +246,19 @@ def test_registered_task_terms_success_and_defaults(fake_tasks):
     assert spec.reward_terms == ("upright", "centered") and spec.has_success
     assert spec.action_repeat == 3 and spec.max_episode_steps == 333
     obs, info = env.reset()
-    assert obs.shape == spec.obs_shape and info["success"] in (True, False)
+    assert obs.shape == spec.obs_shape and info["success"] is False  # nothing achieved before the first step
+    task = env.unwrapped.task
     rng = np.random.default_rng(0)
     for _ in range(5):
+        seen = len(task.history)
         _, reward, _, _, info = env.step(_random_action(spec, rng))
-        assert info["env_steps"] == 3
+        sim_steps = task.history[seen:]  # one agent step = action_repeat simulator steps
+        assert info["env_steps"] == len(sim_steps) == 3
+        for term in ("upright", "centered"):  # per agent step: the sum of the per-simulator-step values
+            assert all(0.0 <= step[term] <= 1.0 for step in sim_steps)
+            assert info[f"reward/{term}"] == pytest.approx(sum(step[term] for step in sim_steps))
         assert info["reward/upright"] + info["reward/centered"] == pytest.approx(reward)
-        assert 0.0 <= info["reward/upright"] <= 3.0 and isinstance(info["success"], bool)
+        assert info["success"] is (sim_steps[-1]["centered"] > 0.5)  # success of the last simulator step
         assert info["success"] == env.unwrapped.task.last_success
 
 

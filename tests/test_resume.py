@@ -95,6 +95,34 @@ def test_rerun_of_a_finished_run_changes_nothing(first_run, tmp_path, capsys):
     assert summary["env_steps"] == 300 and summary["train_steps"] == 100
 
 
+def _truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 3)
+
+
+def test_a_damaged_newest_checkpoint_is_reported_and_the_intact_one_used(first_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(first_run, run_dir)
+    newest = run_dir / "checkpoints" / "step_0000000300"
+    _truncate(newest / "state.pt")
+    assert cli.main(["eval", f"run_dir={run_dir}", "episodes=1"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "warning" in err and str(newest) in err and "step_0000000200" in err, err
+    assert json.loads(out)["checkpoint"].endswith("step_0000000200")
+    # Resume does the same: it continues from 200, so the 300 row is written once again.
+    assert cli.main(["train", *TINY, "env_steps=300", f"run_dir={run_dir}"]) == 0
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and str(newest) in warnings[0], err
+    assert [r["env_steps"] for r in _rows(run_dir)] == [200, 300]
+    # With every checkpoint damaged, eval stops with one error line.
+    for step in ("0000000200", "0000000300"):
+        _truncate(run_dir / "checkpoints" / f"step_{step}" / "state.pt")
+    assert cli.main(["eval", f"run_dir={run_dir}"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ezrobot: error: ") and "no intact checkpoint" in lines[0]
+
+
 def _trainer(run_dir):
     cfg = load_config([*TINY, "env_steps=200", "eval.interval=1000", f"run_dir={run_dir}"])
     parts, training = build_training(cfg)
@@ -133,11 +161,27 @@ def test_save_and_try_resume_restore_everything(tmp_path):
     assert opt_a["state"].keys() == opt_b["state"].keys() and len(opt_a["state"]) > 0
     for idx in opt_a["state"]:
         _assert_same_tensors(opt_a["state"][idx], opt_b["state"][idx], f"optimizer state {idx}")
-    # The saved buffer comes back; self-play then opens one fresh episode per environment.
+    # The saved buffer comes back and self-play continues the saved environments mid-episode.
+    num_envs = fresh.cfg.train.num_envs
+    assert len(fresh.t.replay) == saved_len and fresh.t.replay.num_insertions == saved_insertions
+    np.testing.assert_array_equal(fresh.t.replay.state_dict()["obs"][:saved_len], saved_obs)
+    np.testing.assert_array_equal(fresh.t.selfplay.obs, t.selfplay.obs)
+    assert len(fresh.t.replay.live_env_ids) == num_envs
+    assert fresh.p.selfplay_rng.bit_generator.state == p.selfplay_rng.bit_generator.state
+
+
+def test_unpicklable_envs_restart_their_episodes(tmp_path, monkeypatch):
+    """Environments that cannot be pickled: resume closes the saved live episodes and opens fresh ones."""
+    run_dir = tmp_path / "run"
+    trainer = _trainer(run_dir)
+    trainer.run()
+    monkeypatch.setattr(type(trainer.t.selfplay), "state_dict", lambda self: None)
+    trainer.save()
+    saved_len = len(trainer.t.replay)
+    fresh = _trainer(run_dir)
+    assert fresh.try_resume()
     num_envs = fresh.cfg.train.num_envs
     assert len(fresh.t.replay) == saved_len + num_envs
-    assert fresh.t.replay.num_insertions == saved_insertions + num_envs
-    np.testing.assert_array_equal(fresh.t.replay.state_dict()["obs"][:saved_len], saved_obs)
     assert len(fresh.t.replay.live_env_ids) == num_envs
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -15,6 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 from ezrobot import tasks  # noqa: E402
 from ezrobot.tasks import combine_terms  # noqa: E402
 from ezrobot.commands.tasks import main as tasks_main  # noqa: E402
+from task_example import task_example_source  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -168,14 +168,7 @@ def test_combined_reward_stays_in_unit_interval(values, rule, weights):
 
 # ------------------------------------------------------------------------------------ README example
 def _readme_example() -> str:
-    readme = os.path.join(REPO, "README.md")
-    text = open(readme).read() if os.path.isfile(readme) else ""
-    if "## Define a new task" not in text:
-        text = open(os.path.join(REPO, "docs", "tasks.md")).read()
-    section = text.split("## Define a new task", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "no python block in the 'Define a new task' section"
-    return match.group(1)
+    return task_example_source()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import imageio
 import imageio.v3 as iio
@@ -192,6 +193,17 @@ def test_write_mp4_pads_to_macro_block(tmp_path, block, want):
     decoded = _mp4_frames(write_video(frames, tmp_path / "odd.mp4", macro_block_size=block))
     assert len(decoded) == 3 and decoded[0].shape == want + (3,)
     assert np.abs(decoded[1][:33, :47].astype(int) - frames[1]).mean() < 12
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_video_files_get_the_usual_mode(tmp_path, umask):
+    """Not mkstemp's 0600: 0666 minus the umask, as a file made by ``open`` would have."""
+    old = os.umask(umask)
+    try:
+        out = write_video(_frames(2, 16, 16), tmp_path / "m.gif", fps=10)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~umask
 
 
 def test_write_gif_round_trip(tmp_path):

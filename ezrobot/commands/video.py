@@ -12,7 +12,7 @@ from ezrobot.envs import EnvConfig, make_env
 from ezrobot.envs.spec import Env
 from ezrobot.rollout_video import PolicyFn, SearchPolicy, parse_cameras, random_policy, record_rollouts
 from ezrobot.runs import load_run
-from ezrobot.usage import UsageError, parse_bool, parse_int, parse_kv, parse_size
+from ezrobot.usage import UsageError, parse_bool, parse_int, parse_kv, parse_size, unwritable_reason
 from ezrobot.video_writer import write_video
 
 ALLOWED = {
@@ -59,13 +59,22 @@ def main(args: List[str]) -> int:
     fps = float(kv.get("fps", "30"))
     max_steps = parse_int(kv["max_steps"], "max_steps") if "max_steps" in kv else None
     cameras = parse_cameras(kv.get("camera", ""))
+    if "out" in kv:  # checked before anything is rendered
+        reason = unwritable_reason(kv["out"], "file")
+        if reason:
+            raise UsageError(f"out={kv['out']!r} {reason}; choose a file in an existing writable directory")
     env, policy, default_out = policy_and_env(kv, seed)
+    out = kv.get("out", f"{default_out}.{fmt}")
+    reason = unwritable_reason(os.path.dirname(os.path.abspath(out)), "directory")
+    if reason:
+        env.close()
+        raise UsageError(f"video directory {os.path.dirname(out)!r} {reason}; pass out=FILE")
     try:
         recordings = record_rollouts(env, policy, episodes, cameras, size=size, overlays=overlays, seed=seed,
                                      max_steps=max_steps)
     finally:
         env.close()
     frames = [frame for rec in recordings for frame in rec.frames]
-    path = write_video(frames, kv.get("out", f"{default_out}.{fmt}"), fps=fps, format=fmt)
+    path = write_video(frames, out, fps=fps, format=fmt)
     print(f"wrote {path} ({len(frames)} frames, returns {[round(rec.episode_return, 2) for rec in recordings]})")
     return 0

@@ -17,11 +17,11 @@ import numpy as np
 
 from ezrobot.replay.checks import as_array, check_env_ids, check_positions
 from ezrobot.replay.config import ReplayConfig
+from ezrobot.replay.sizing import resize_state
 from ezrobot.replay.trajectory import Trajectory
 from ezrobot.sumtree import PrioritizedSampler
 
 __all__ = ["Replay"]
-
 
 _ARRAYS = ("obs", "action", "reward", "policy", "root_value", "episode", "step", "insertion", "is_final",
            "terminated", "truncated", "has_action", "prev", "next", "env_pos")
@@ -365,6 +365,8 @@ class Replay:
                    if k not in state]
         if missing:
             raise ValueError(f"replay state is missing {missing}")
+        if len(np.asarray(state["obs"])) != self.capacity:  # saved by a run with another budget (capacity)
+            state = resize_state(state, self.capacity, tuple(n for n in names if n != "env_pos"))
         for name in names:
             mine, theirs = getattr(self, "_" + name), np.asarray(state[name])
             if theirs.shape != mine.shape or theirs.dtype != mine.dtype:

@@ -9,7 +9,8 @@ class ReplayConfig:
     """Prioritized replay settings (the ``replay`` group)."""
 
     capacity: int = 100_000
-    """Ring size in positions (one stored observation each, i.e. about one transition)."""
+    """Ring size in positions (one stored observation each, i.e. about one transition). A run allocates at most
+    what its budget can fill; one that does not fit in the available memory is refused."""
     alpha: float = 0.6
     """Priority exponent: P(i) ∝ p_i^alpha (0 gives uniform sampling)."""
     beta_start: float = 0.4
