@@ -102,6 +102,21 @@ class DMControlEnv:
         """The wrapped ``control.Environment``."""
         return self._env
 
+    def physics_state(self) -> np.ndarray:
+        """A copy of the simulator state (``physics.get_state()``), for :meth:`restore_physics_state`."""
+        return self._env.physics.get_state().copy()
+
+    def restore_physics_state(self, state: np.ndarray) -> None:
+        """Puts the simulator back into ``state`` and restarts the episode clock there (vector observations
+        only: a pixel frame stack cannot be rebuilt), so that counterfactual actions can be tried from one
+        state. The next :meth:`step` continues from it."""
+        if self._opts.pixels:
+            raise EnvError(f"{self.spec.name}: restore_physics_state needs vector observations")
+        with self._env.physics.reset_context():
+            self._env.physics.set_state(np.asarray(state))
+        self._env._reset_next_step, self._env._step_count = False, 0  # dm_control keeps no public setter
+        self._needs_reset, self._t = False, 0
+
     def _obs_shape(self) -> Tuple[int, ...]:
         if self._opts.pixels:
             channels = (1 if self._opts.grayscale else 3) + (self._rescale.dim if self._opts.action_planes else 0)

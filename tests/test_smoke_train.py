@@ -155,3 +155,36 @@ def test_continuous_control_smoke(smoke):
         assert key in row and row[key] is not None and np.isfinite(row[key]), key
     assert 0 < row["train/policy_std"] < 10  # the continuous policy head reports its spread
 
+
+
+def test_bench_probe_measures_the_search_of_a_trained_run(smoke):
+    _ok(smoke["dmc"])
+    code, out, err = _finish(_start(["bench", "probe", str(smoke["dmc_dir"]), "--states", "2", "--horizon", "3",
+                                     "--json"], smoke["root"]))
+    assert code == 0, err[-3000:]
+    result = json.loads(out)
+    assert result["task"] == "dmc/cartpole-swingup" and result["states"] == 2 and len(result["per_state"]) == 2
+    for row in result["per_state"]:
+        assert row["mc_gain_best"] >= row["mc_gain_chosen"] - 1e-9  # the best candidate is at least the chosen
+        assert row["mc_std"] >= 0 and row["search_q_std"] >= 0 and row["latent_error_ratio"] > 0
+        for key in ("spearman_search_mc", "spearman_model_mc", "spearman_real_next_mc"):
+            assert np.isnan(row[key]) or -1.0 <= row[key] <= 1.0, key
+    assert 0 < result["episode_return"] <= 50 * 2 * 4  # 50 agent steps, repeat <= 8 in cartpole-swingup
+
+
+def test_restore_physics_state_replays_the_same_step():
+    from ezrobot.envs import EnvConfig, make_env
+
+    env, _ = make_env("dmc/cartpole-swingup", EnvConfig(), seed=0, train=False)
+    env.reset(seed=1)
+    for _ in range(3):
+        env.step(np.array([0.5]))
+    state = env.physics_state()
+    first = env.step(np.array([-0.3]))
+    for _ in range(4):
+        env.step(np.array([0.9]))
+    env.restore_physics_state(state)
+    again = env.step(np.array([-0.3]))
+    env.close()
+    np.testing.assert_array_equal(first[0], again[0])
+    assert first[1] == again[1]

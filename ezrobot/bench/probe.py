@@ -1,0 +1,163 @@
+"""``ezrobot bench probe RUN_DIR``: does a trained DMC proprio agent's search see which action is better?
+
+From states along one evaluation episode (deterministic policy mean, reset seed ``--seed``), the probe runs
+the training search and then measures each of its K root candidates in the simulator: the physics is put
+back into the state, the candidate is applied, and the policy mean is followed for ``--horizon`` agent steps
+(Monte-Carlo Q, discounted with the task's discount). It reports, per state and as means:
+
+- ``spearman_search_mc``: rank correlation of the search's completed Q with the Monte-Carlo Q over the
+  visited candidates (1: the search ranks candidates as the simulator does; 0: no information);
+- ``spearman_model_mc``: the same for the model's one-step Q r̂ + γ V(g(s, a)) of every candidate;
+- ``spearman_real_next_mc``: the same with the real next state, r + γ V(h(o')): the value function alone,
+  with the dynamics taken out;
+- ``latent_error_ratio``: mean ||g(s, a) − h(o')|| of the predicted next latents over the mean pairwise
+  distance of the real next latents (above 1: the dynamics error is larger than what separates candidates);
+- ``mc_gain_chosen`` / ``mc_gain_best``: Monte-Carlo Q of the search's choice / of the best candidate
+  minus that of the policy mean; ``mc_std`` and ``search_q_std``: the spread of each Q over the candidates;
+- ``value_return_corr``: correlation of the root value with the realised discounted return-to-go along the
+  episode (its last ``--horizon`` steps left out), with the two means.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+from ezrobot.distributions import head_to_mean_std
+from ezrobot.envs import make_env
+from ezrobot.runs import load_run
+
+
+def _parse(argv: List[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ezrobot bench probe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="a DMC proprio run directory")
+    p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the newest)")
+    p.add_argument("--states", type=int, default=8, help="states probed along the episode")
+    p.add_argument("--horizon", type=int, default=60, help="agent steps of each Monte-Carlo rollout")
+    p.add_argument("--seed", type=int, default=123, help="reset seed of the episode and seed of the searches")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    if args.states < 1 or args.horizon < 1:
+        p.error(f"--states={args.states} and --horizon={args.horizon} must be >= 1")
+    return args
+
+
+def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() > 0 and rb.std() > 0 else float("nan")
+
+
+@torch.no_grad()
+def _policy_mean(model, obs: np.ndarray):
+    """(tanh(mu) [D], root value) of one observation."""
+    _, v_logits, pol = model.initial_inference(torch.as_tensor(obs[None], dtype=torch.float32))
+    mean, _ = head_to_mean_std(pol)
+    return torch.tanh(mean)[0].numpy(), float(model.value_support.logits_to_scalar(v_logits)[0])
+
+
+def _mc_q(env, state, action, model, horizon: int, discount: float) -> float:
+    env.restore_physics_state(state)
+    total, weight = 0.0, 1.0
+    for _ in range(horizon):
+        obs, reward, terminated, _, _ = env.step(action)
+        total += weight * reward
+        weight *= discount
+        if terminated:
+            break
+        action, _ = _policy_mean(model, obs)
+    return total
+
+
+@torch.no_grad()
+def _one_step(env, state, obs, cands, model, discount: float) -> Dict[str, np.ndarray]:
+    """Model one-step Q, real-next-state Q and the latent statistics for candidates ``[K, D]``."""
+    rewards, nexts = [], []
+    for a in cands:
+        env.restore_physics_state(state)
+        nxt, reward, *_ = env.step(a)
+        rewards.append(reward)
+        nexts.append(nxt)
+    acts = torch.as_tensor(cands, dtype=torch.float32)
+    z, _, _ = model.initial_inference(torch.as_tensor(np.repeat(obs[None], len(cands), 0), dtype=torch.float32))
+    z_pred, r_logits, _, v_logits, _ = model.recurrent_inference(z, acts, None)
+    z_real, v_real, _ = model.initial_inference(torch.as_tensor(np.stack(nexts), dtype=torch.float32))
+    q_model = model.reward_support.logits_to_scalar(r_logits) + discount * model.value_support.logits_to_scalar(v_logits)
+    q_real = torch.as_tensor(rewards) + discount * model.value_support.logits_to_scalar(v_real)
+    pairs = torch.triu_indices(len(cands), len(cands), 1)
+    spread = torch.cdist(z_real, z_real)[pairs[0], pairs[1]].mean()
+    err = (z_pred - z_real).flatten(1).norm(dim=-1).mean()
+    return {"q_model": q_model.numpy(), "q_real": q_real.numpy(), "latent_error_ratio": float(err / spread)}
+
+
+def _episode(env, model, seed: int, picks: set):
+    """Play one episode with the policy mean; returns (states [(physics, obs)], values, rewards)."""
+    obs, _ = env.reset(seed=seed)
+    states, values, rewards = [], [], []
+    for t in range(env.spec.max_episode_steps):
+        action, value = _policy_mean(model, obs)
+        values.append(value)
+        if t in picks:
+            states.append((env.physics_state(), obs.copy()))
+        obs, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(reward)
+        if terminated or truncated:
+            break
+    return states, np.array(values), np.array(rewards)
+
+
+def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, seed: int = 123) -> Dict:
+    """Run the probe (see the module docstring) and return its numbers."""
+    run = load_run(run_dir, checkpoint, device="cpu")
+    cfg, parts, model = run.cfg, run.parts, run.parts.model
+    if parts.spec.action_type != "continuous" or parts.spec.is_pixels:
+        raise ValueError(f"bench probe needs a continuous-action run with vector observations; {run_dir!r} "
+                         f"has {parts.spec.action_type} actions and {parts.spec.obs_dtype} observations")
+    env, spec = make_env(cfg.task, cfg.env, seed=seed, train=False)
+    if not hasattr(env, "restore_physics_state"):
+        raise ValueError(f"bench probe needs a MuJoCo task it can rewind (dmc/... or a task file); got {cfg.task!r}")
+    last = max(1, spec.max_episode_steps - horizon)
+    picks = set(np.linspace(min(20, last - 1), last - 1, states).astype(int).tolist())
+    visited, values, rewards = _episode(env, model, seed, picks)
+    togo = np.zeros(len(rewards) + 1)
+    for i in range(len(rewards) - 1, -1, -1):
+        togo[i] = rewards[i] + spec.discount * togo[i + 1]
+    n = max(2, len(rewards) - horizon)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for state, obs in visited:
+        out = parts.agent.search(model, obs[None], rng, train=True)
+        cands, q, seen = out.sampled_actions[0], out.q_values[0], out.visit_counts[0] > 0
+        mc = np.array([_mc_q(env, state, a, model, horizon, spec.discount) for a in cands])
+        mc_mean = _mc_q(env, state, _policy_mean(model, obs)[0], model, horizon, spec.discount)
+        one = _one_step(env, state, obs, cands, model, spec.discount)
+        rows.append({"spearman_search_mc": _rank_corr(q[seen], mc[seen]),
+                     "spearman_model_mc": _rank_corr(one["q_model"], mc),
+                     "spearman_real_next_mc": _rank_corr(one["q_real"], mc),
+                     "latent_error_ratio": one["latent_error_ratio"],
+                     "mc_gain_chosen": float(mc[int(out.action_index[0])] - mc_mean),
+                     "mc_gain_best": float(mc.max() - mc_mean), "mc_std": float(mc.std()),
+                     "search_q_std": float(q[seen].std())})
+    means = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+    return {"run_dir": run_dir, "checkpoint": run.checkpoint, "env_steps": run.env_steps, "task": cfg.task,
+            "horizon": horizon, "states": len(rows), "episode_return": float(rewards.sum()),
+            "value_return_corr": float(np.corrcoef(values[:n], togo[:n])[0, 1]),
+            "value_mean": float(values[:n].mean()), "return_to_go_mean": float(togo[:n].mean()),
+            **means, "per_state": rows}
+
+
+def main(argv: List[str]) -> int:
+    """Print the probe's numbers as a table (or JSON with ``--json``)."""
+    args = _parse(argv)
+    torch.set_num_threads(1)
+    result = probe(args.run_dir, args.checkpoint, args.states, args.horizon, args.seed)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for key, value in result.items():
+        if key != "per_state":
+            print(f"{key:24s} {value:.3f}" if isinstance(value, float) else f"{key:24s} {value}")
+    return 0
