@@ -18,7 +18,8 @@ commands:
   video run_dir=R | task=NAME policy=random  [episodes=N] [format=mp4|gif] [camera=C[,C2]]
         [out=FILE] [overlays=true|false] [fps=F] [size=HxW] [checkpoint=PATH] [seed=S]
                                render rollouts to a video file
-  bench search|dmc|update [options] benchmarks (JSON with --json)
+  bench search|dmc|update|memory [options]
+                               benchmarks (JSON with --json)
   tasks list [--json] [--tag T]
                                list the registered reward-shaped tasks
 

@@ -39,20 +39,32 @@ class MetricsLogger:
             self._tb = SummaryWriter(os.path.join(run_dir, "tb"))
 
     def _read_existing(self) -> List[Dict]:
+        """Rows already logged; a last line cut short (a process killed while appending it) is dropped."""
         if not os.path.exists(self.jsonl_path):
             return []
         with open(self.jsonl_path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            lines = [line for line in f if line.strip()]
+        if lines and not lines[-1].endswith("\n"):
+            try:
+                json.loads(lines[-1])
+                lines[-1] += "\n"
+            except ValueError:
+                lines.pop()
+            self._rewrite(lines)
+        return [json.loads(line) for line in lines]
+
+    def _rewrite(self, lines: List[str]) -> None:
+        tmp = self.jsonl_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(lines)
+        os.replace(tmp, self.jsonl_path)
 
     def truncate_after(self, env_steps: int) -> None:
         """Drop rows logged after ``env_steps`` (evaluations newer than the checkpoint resumed from)."""
         keep = [r for r in self.rows if r.get("env_steps", 0) <= env_steps]
         if len(keep) != len(self.rows):
             self.rows = keep
-            tmp = self.jsonl_path + ".tmp"
-            with open(tmp, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in keep)
-            os.replace(tmp, self.jsonl_path)
+            self._rewrite([json.dumps(r) + "\n" for r in keep])
             self._write_csv()
 
     def log(self, row: Dict) -> None:

@@ -121,16 +121,19 @@ class EpisodeRecorder:
     """
 
     def __init__(self, discount: float, *, overlays: bool = True,
-                 term_scales: Optional[Mapping[str, float]] = None):
+                 term_scales: Optional[Mapping[str, float]] = None, term_max: float = 1.0):
         """Args:
             discount: Per-step discount of the return-to-go shown beside the predicted value.
             overlays: Draw the info panel; if False, :meth:`finish` returns the frames as rendered.
-            term_scales: ``{term: per-step max}`` for the reward-term bars (default: the larger of 1 and the
-                episode's largest ``|value|`` of that term).
+            term_scales: ``{term: per-step max}`` for the reward-term bars (default: the larger of
+                ``term_max`` and the episode's largest ``|value|`` of that term).
+            term_max: The most a term can add up to in one agent step: the action repeat for reward-shaped
+                tasks, whose terms (each in [0, 1] per simulator step) are summed over the repeated steps.
         """
         self.discount = float(discount)
         self.overlays = overlays
         self.term_scales = dict(term_scales or {})
+        self.term_max = float(term_max)
         self.frames: List[np.ndarray] = []
         self.infos: List[RolloutFrameInfo] = []
         self.rewards: List[float] = []
@@ -177,15 +180,17 @@ class EpisodeRecorder:
             info.return_to_go = float(togo)
         if not self.overlays:
             return list(self.frames)
-        names: List[str] = []
+        scales = self.bar_scales()
+        return [draw_overlay(f, i, scales, list(scales)) for f, i in zip(self.frames, self.infos)]
+
+    def bar_scales(self) -> Dict[str, float]:
+        """``{term: value of a full bar}`` in order of appearance: ``term_scales`` where given, else the larger
+        of ``term_max`` and the term's largest ``|value|`` in the episode."""
         peaks: Dict[str, float] = {}
         for info in self.infos:
             for name, value in info.reward_terms.items():
-                if name not in peaks:
-                    names.append(name)
-                peaks[name] = max(peaks.get(name, 1.0), abs(value))
-        scales = {**peaks, **self.term_scales}
-        return [draw_overlay(f, i, scales, names) for f, i in zip(self.frames, self.infos)]
+                peaks[name] = max(peaks.get(name, self.term_max), abs(value))
+        return {name: float(self.term_scales.get(name, peak)) for name, peak in peaks.items()}
 
 
 @dataclass
@@ -198,6 +203,8 @@ class EpisodeRecording:
         episode_return: Undiscounted return.
         length: Agent steps T.
         terminated: Whether the env ended the episode (False: truncated or stopped at ``max_steps``).
+        bar_scales: ``{term: value of a full bar}`` of the reward-term bars (see
+            :meth:`EpisodeRecorder.bar_scales`).
     """
 
     frames: List[np.ndarray]
@@ -205,6 +212,7 @@ class EpisodeRecording:
     episode_return: float = 0.0
     length: int = 0
     terminated: bool = False
+    bar_scales: Dict[str, float] = field(default_factory=dict)
 
 
 def record_episode(env, policy_fn: PolicyFn, cameras: Sequence[Camera] = (None,), *,
@@ -222,14 +230,16 @@ def record_episode(env, policy_fn: PolicyFn, cameras: Sequence[Camera] = (None,)
         seed: Reset seed.
         max_steps: Stop after this many agent steps (None: when the env ends the episode).
         discount: Return-to-go discount (default ``env.spec.discount``).
-        term_scales: Per-step max of reward terms (see :class:`EpisodeRecorder`).
+        term_scales: Per-step max of reward terms (default: the env's action repeat, or a term's largest
+            value in the episode when larger; see :class:`EpisodeRecorder`).
     """
     if not cameras:
         raise ValueError("cameras must name at least one camera (use [None] for the env's default)")
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps {max_steps} must be >= 0 or None")
     discount = float(env.spec.discount if discount is None else discount)
-    recorder = EpisodeRecorder(discount, overlays=overlays, term_scales=term_scales)
+    recorder = EpisodeRecorder(discount, overlays=overlays, term_scales=term_scales,
+                               term_max=float(getattr(env.spec, "action_repeat", 1) or 1))
     obs, _ = env.reset(seed=seed)
     recorder.start(render_cameras(env, cameras, size))
     terminated = truncated = False
@@ -242,7 +252,8 @@ def record_episode(env, policy_fn: PolicyFn, cameras: Sequence[Camera] = (None,)
         recorder.step(render_cameras(env, cameras, size), reward, info, action, extras)
     infos = recorder.infos
     frames = recorder.finish()
-    return EpisodeRecording(frames, infos, recorder.episode_return, len(recorder.rewards), bool(terminated))
+    return EpisodeRecording(frames, infos, recorder.episode_return, len(recorder.rewards), bool(terminated),
+                            recorder.bar_scales())
 
 
 def record_rollouts(env, policy_fn: PolicyFn, episodes: int, cameras: Sequence[Camera] = (None,), *,

@@ -245,16 +245,20 @@ class Trainer:
                 self._stop_if_requested(stop)
             if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
                 self.evaluate()
-            self.save()
+            path = self.save()
+        if stop.requested:  # a signal during the final evaluation or save: that checkpoint is the stop's
+            self._interrupted(stop, path)
         return self._summary()
 
     def _stop_if_requested(self, stop: StopRequest) -> None:
         """At a safe point: when a stop was requested, write a checkpoint and raise TrainingInterrupted."""
-        if not stop.requested:
-            return
+        if stop.requested:
+            self._interrupted(stop, self.save())
+
+    def _interrupted(self, stop: StopRequest, path: str) -> None:
+        """Close the progress bar and the logger, then raise :class:`TrainingInterrupted` for checkpoint ``path``."""
         if self._bar is not None:
             self._bar.close()
-        path = self.save()
         self.logger.close()
         raise TrainingInterrupted(stop.signum, path, self.c.env_steps)
 

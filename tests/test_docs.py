@@ -155,6 +155,55 @@ def test_define_task_section_points_at_docs_tasks(readme):
         assert command in tasks_doc, f"README runs {command!r}, docs/tasks.md does not"
 
 
+def test_video_examples_use_the_default_run_name(readme):
+    """A run_dir= in a video example of the README or docs/video.md is the name `ezrobot train` gives the
+    quick start's run (the default experiment)."""
+    from ezrobot.hydra_config import load_config
+
+    default = load_config([]).run_dir
+    for text in (readme, _read("docs", "video.md")):
+        dirs = re.findall(r"^ezrobot video run_dir=(\S+)", text, re.M)
+        assert dirs and set(dirs) == {default}, (dirs, default)
+
+
+def test_layout_names_paths_that_exist(readme):
+    """Every folder of the README's layout block, and every path named in its description (``nets/``,
+    ``experiment/*.yaml``, ``config.yaml``, ...), exists in the repository."""
+    block = re.search(r"```\n(.*?)```", _section(readme, "Layout"), re.S).group(1)
+    folder, missing = None, []
+    for line in block.splitlines():
+        head = re.match(r"^(\S+/)\s", line)
+        if head:
+            folder = head.group(1)
+            if not os.path.isdir(os.path.join(REPO, folder)):
+                missing.append(folder)
+        rest = line[len(head.group(1)):] if head else line
+        for name in re.findall(r"(?<![\w/.-])([\w*.-]+/(?:[\w*.-]+)?|[\w*-]+\.(?:yaml|py|md))(?![\w/])", rest):
+            if not glob.glob(os.path.join(REPO, folder, name)):
+                missing.append(f"{folder}{name}")
+    assert folder and not missing, f"README layout names missing paths: {missing}"
+
+
+def test_commands_table_rows_appear_once(readme):
+    """The command rows live in the Commands table only (no fragments pasted elsewhere)."""
+    rows = re.findall(r"^\| `ezrobot [^`]+` \|.*$", readme, re.M)
+    section = _section(readme, "Commands")
+    assert rows and all(row in section for row in rows) and len(rows) == len(set(rows))
+
+
+def test_tasks_doc_shows_repeat_and_combine_rules():
+    """docs/tasks.md gives the action repeat's source with the base class's default and every reward rule."""
+    from ezrobot.tasks import ShapedTask
+    from ezrobot.tasks.base import REWARD_RULES
+
+    doc = _read("docs", "tasks.md")
+    section = _section(doc, "Action repeat and decision period", level=3)
+    assert "`env.action_repeat`" in section and "`default_action_repeat`" in section
+    assert f"which is {ShapedTask.default_action_repeat} unless" in section
+    rows = re.findall(r"^\| `(\w+)`[^|]*\| `([^`]+)`", _section(doc, "Combining the terms", level=3), re.M)
+    assert sorted(rule for rule, _ in rows) == sorted(REWARD_RULES)  # each with its formula
+
+
 # ------------------------------------------------------------------------------------------ docs/CONFIG.md
 def test_config_reference_lists_every_field_with_its_default(config_doc):
     rows = dict(_table_rows(_section(config_doc, "Config reference")))

@@ -9,8 +9,11 @@ import sys
 import time
 
 import pytest
+import torch
 
+from ezrobot import cli
 from ezrobot.interrupt import StopRequest, TrainingInterrupted
+from ezrobot.trainer import Trainer
 
 ARGS = ["train", "experiment=cartpole", "train.start_transitions=100", "train.batch_size=16",
         "search.num_simulations=4", "eval.episodes=2", "eval.interval=200", "log.progress=false",
@@ -85,3 +88,32 @@ def test_stop_request_raises_on_a_second_signal():
         stop.request(signal.SIGINT)
     err = TrainingInterrupted(signal.SIGTERM, "ckpt", 10)
     assert err.exit_code == 143 and err.signal_name == "SIGTERM"
+
+
+def test_sigint_during_the_final_evaluation_saves_and_exits_130(tmp_path, monkeypatch, capsys):
+    """The signal arrives while the last evaluation runs: it finishes, the final checkpoint is written and the
+    command exits 130 (not 0); the same command then completes the run without training further."""
+    evaluate, sent = Trainer.evaluate, []
+
+    def evaluate_with_a_signal(self):
+        if self.c.env_steps == 300 and not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)  # the trainer's handler only sets its stop flag
+        return evaluate(self)
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate_with_a_signal)
+    args = [*ARGS[1:], "env_steps=300", f"run_dir={tmp_path / 'run'}"]
+    before = torch.get_num_threads()
+    try:
+        assert cli.main(["train", *args]) == 130
+        err = capsys.readouterr().err
+        assert "SIGINT at 300 env steps: checkpoint written to " in err and "step_0000000300" in err
+        assert _latest(tmp_path / "run") == "step_0000000300"
+        assert not (tmp_path / "run" / "summary.json").exists()
+        assert cli.main(["train", *args]) == 0
+    finally:
+        torch.set_num_threads(before)
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["env_steps"] == 300 and len(sent) == 1
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        assert [json.loads(line)["env_steps"] for line in f] == [200, 300]

@@ -144,6 +144,23 @@ def test_recorder_second_pass_fills_return_to_go_and_term_scales():
         rec.step(frame, 0.0, {}, extras={"visit_probs": [0.5, 0.5], "sampled_actions": np.zeros((3, 1))})
 
 
+def test_term_bars_are_full_at_the_action_repeat():
+    """A term sums [0, 1] values over the simulator steps of one agent step: a full bar is ``term_max``."""
+    frame = np.zeros((64, 30, 3), np.uint8)
+    drawn = {}
+    for term_max in (1.0, 2.0):
+        rec = EpisodeRecorder(0.9, term_max=term_max)
+        rec.start(frame)
+        rec.step(frame, 1.0, {"reward/a": 1.0, "reward/b": 0.5})
+        drawn[term_max] = rec.finish()[1]
+        assert rec.bar_scales() == {"a": term_max, "b": term_max}
+    assert not np.array_equal(drawn[1.0], drawn[2.0])  # the bars of repeat 2 are half as long
+    rec = EpisodeRecorder(0.9, term_max=2.0, term_scales={"b": 4.0})
+    rec.start(frame)
+    rec.step(frame, 1.0, {"reward/a": 3.0, "reward/b": 0.5})
+    assert rec.bar_scales() == {"a": 3.0, "b": 4.0}
+
+
 # --------------------------------------------------------------------------------------- dm_control rollouts
 def test_record_rollouts_on_dmc_cartpole(cartpole):
     spec, size = cartpole.spec, (64, 80)
@@ -265,6 +282,8 @@ def test_registered_task_renders_overlayed_rollout(task):
     assert len(rec.frames) == rec.length + 1 and rec.length >= 1
     assert all(f.shape == (64, 64 + panel_width(64), 3) and f.dtype == np.uint8 for f in rec.frames)
     assert set(spec.reward_terms) <= set(rec.infos[1].reward_terms)
+    assert spec.action_repeat > 1 and set(rec.bar_scales) == set(spec.reward_terms)
+    assert all(scale == spec.action_repeat for scale in rec.bar_scales.values())  # a full bar = the repeat
 
 
 # ------------------------------------------------------------------------------------- evaluation videos

@@ -1,12 +1,13 @@
-"""``ezrobot bench search|dmc|update|probe [options]``: benchmarks that print JSON (search engine throughput, the
-DMC protocol, learner update cost, what a trained agent's search knows); each benchmark module parses its own options."""
+"""``ezrobot bench search|dmc|update|memory|probe [options]``: benchmarks that print JSON (search engine
+throughput, the DMC protocol, learner update cost, resident memory once the replay is full, what a trained
+agent's search knows); each benchmark module parses its own options."""
 from __future__ import annotations
 
 from typing import List
 
 from ezrobot.usage import UsageError
 
-BENCHES = ("search", "dmc", "update", "probe")
+BENCHES = ("search", "dmc", "update", "memory", "probe")
 
 
 def main(args: List[str]) -> int:
@@ -14,7 +15,8 @@ def main(args: List[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print("usage: ezrobot bench search [--json] | ezrobot bench dmc --tasks T1,T2 --obs proprio|pixels "
               "--env-steps N --seeds 0,1,2 [--out DIR] | ezrobot bench update [--experiment E] [--variant \"k=v ...\"] "
-              "[--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] [--json]")
+              "[--json] | ezrobot bench memory [--experiment E] [--capacity N] [--minutes M] [--interval S] "
+              "[--out FILE] [--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] [--json]")
         return 0
     name, rest = args[0], args[1:]
     if name == "search":  # each benchmark imports only what it runs (search: the engine without torch models)
@@ -26,6 +28,9 @@ def main(args: List[str]) -> int:
     if name == "update":
         from ezrobot.bench import update
         return update.main(rest)
+    if name == "memory":
+        from ezrobot.bench import memory
+        return memory.main(rest)
     if name == "probe":
         from ezrobot.bench import probe
         return probe.main(rest)
