@@ -109,4 +109,5 @@ def _make_registered(name: str, cfg: EnvConfig, *, seed: int) -> Tuple[Any, EnvS
     repeat = int(getattr(task, "default_action_repeat", 0) or 2)
     camera = getattr(task, "default_camera", "") or 0
     return wrap_control_env(env, name, cfg, seed=seed, default_repeat=(repeat, repeat),
-                            default_camera=parse_camera(camera), discount=TASK_DISCOUNT)
+                            default_camera=parse_camera(camera), discount=TASK_DISCOUNT,
+                            physics_states=bool(getattr(task, "supports_relabel", False)))

@@ -42,6 +42,9 @@ MAX_CONTROL_STEP_REWARD = 1.0
 """Rewards of one control step lie in [0, 1] (the DMControl suite's convention, and ezrobot's tasks)."""
 EPISODE_CONTROL_STEPS = 1000
 """Episode length in control steps when the environment has no finite time limit."""
+RELABEL_DOMAINS = ("cartpole", "pendulum", "cheetah", "walker", "hopper")
+"""Suite domains whose rewards are functions of qpos, qvel, act and ctrl alone (no per-episode model edits,
+such as reacher's target), so their transitions can be relabelled with another task of the domain."""
 
 CameraId = Union[int, str]
 
@@ -68,6 +71,8 @@ class ObsOptions:
     """``default``, ``fast`` or ``fast_aa`` (see envs.rendering)."""
     action_planes: bool = False
     """Pixels: append D planes of the action that led to each frame (see ``EnvConfig.action_planes``)."""
+    physics_states: bool = False
+    """Report ``info["physics_states"]`` (the task supports reward relabelling)."""
 
 
 class DMControlEnv:
@@ -95,7 +100,9 @@ class DMControlEnv:
                             num_actions=self._rescale.dim, discount=discount,
                             action_repeat=opts.action_repeat, max_episode_steps=opts.max_episode_steps,
                             reward_terms=self._terms, has_success=self._has_success,
-                            reward_bound=float(opts.action_repeat) * MAX_CONTROL_STEP_REWARD)
+                            reward_bound=float(opts.action_repeat) * MAX_CONTROL_STEP_REWARD,
+                            physics_state_shape=((opts.action_repeat, len(self.relabel_state()))
+                                                 if opts.physics_states else ()))
 
     @property
     def unwrapped(self):
@@ -116,6 +123,35 @@ class DMControlEnv:
             self._env.physics.set_state(np.asarray(state))
         self._env._reset_next_step, self._env._step_count = False, 0  # dm_control keeps no public setter
         self._needs_reset, self._t = False, 0
+
+    def relabel_state(self) -> np.ndarray:
+        """``float64 [S]``: what the task's reward reads: qpos, qvel, act, ctrl, then the task's episode
+        parameters (``episode_parameters(physics)``, e.g. the index of the episode's target)."""
+        data, task = self._env.physics.data, self._env.task
+        extra = task.episode_parameters(self._env.physics) if hasattr(task, "episode_parameters") else ()
+        return np.concatenate([data.qpos, data.qvel, data.act, data.ctrl, np.asarray(extra, np.float64)])
+
+    def rewards_of_states(self, states: np.ndarray) -> np.ndarray:
+        """``float64 [N]``: this task's reward of one control step at each state ``[N, S]`` (from
+        :meth:`relabel_state`, possibly of another task with the same model); NaN rows give NaN. The
+        simulator is left in the last state: use an environment of its own."""
+        physics, task = self._env.physics, self._env.task
+        model, states = physics.model, np.asarray(states, np.float64)
+        width = len(self.relabel_state())
+        if states.ndim != 2 or states.shape[1] != width:
+            raise EnvError(f"{self.spec.name}: physics states of shape {states.shape} do not fit this task, "
+                           f"which needs [N, {width}] (another robot or model?)")
+        cuts = np.cumsum([model.nq, model.nv, model.na, model.nu])
+        out = np.full(len(states), np.nan)
+        for i in np.flatnonzero(np.isfinite(states).all(axis=1)):
+            qpos, qvel, act, ctrl, extra = np.split(states[i], cuts)
+            with physics.reset_context():
+                physics.data.qpos[:], physics.data.qvel[:] = qpos, qvel
+                physics.data.act[:], physics.data.ctrl[:] = act, ctrl
+                if hasattr(task, "set_episode_parameters"):
+                    task.set_episode_parameters(physics, extra)
+            out[i] = float(task.get_reward(physics))
+        return out
 
     def _obs_shape(self) -> Tuple[int, ...]:
         if self._opts.pixels:
@@ -191,8 +227,11 @@ class DMControlEnv:
         reward, steps = 0.0, 0
         terms = dict.fromkeys(self._terms, 0.0)
         timestep = None
+        states = np.full(self.spec.physics_state_shape, np.nan) if self._opts.physics_states else None
         for _ in range(self._opts.action_repeat):
             timestep = self._env.step(env_action)
+            if states is not None:
+                states[steps] = self.relabel_state()
             steps += 1
             reward += float(timestep.reward or 0.0)
             if self._terms:
@@ -209,6 +248,8 @@ class DMControlEnv:
         else:
             obs = self._flatten(timestep.observation)
         info = {"env_steps": steps}
+        if states is not None:
+            info["physics_states"] = states
         info.update({f"reward/{k}": v for k, v in terms.items()})
         if self._has_success:
             info["success"] = bool(self._env.task.last_success)
@@ -251,7 +292,7 @@ def check_camera(physics, camera: CameraId, name: str) -> None:
 
 
 def resolve_options(env, name: str, cfg: EnvConfig, *, default_repeat: Tuple[int, int],
-                    default_camera: CameraId) -> ObsOptions:
+                    default_camera: CameraId, physics_states: bool = False) -> ObsOptions:
     """Resolves observation/step options for ``env`` from ``cfg`` and the suite or task defaults.
 
     Args:
@@ -260,6 +301,7 @@ def resolve_options(env, name: str, cfg: EnvConfig, *, default_repeat: Tuple[int
         cfg: Environment config.
         default_repeat: ``(proprio_repeat, pixels_repeat)`` used when ``cfg.action_repeat`` is 0.
         default_camera: Camera when ``cfg.camera`` is empty.
+        physics_states: The task supports reward relabelling (report each step's physics states).
     """
     if cfg.obs_type not in ("auto", "proprio", "pixels"):
         raise EnvError(f"env.obs_type={cfg.obs_type!r} is not allowed for {name}; use auto, proprio or pixels")
@@ -284,15 +326,17 @@ def resolve_options(env, name: str, cfg: EnvConfig, *, default_repeat: Tuple[int
                       camera=camera, image_size=int(cfg.image_size),
                       frame_stack=(cfg.frame_stack or DEFAULT_FRAME_STACK) if pixels else 1,
                       grayscale=bool(cfg.grayscale), render_preset=cfg.render_preset,
-                      action_planes=bool(cfg.action_planes))
+                      action_planes=bool(cfg.action_planes), physics_states=physics_states)
 
 
 def wrap_control_env(env, name: str, cfg: EnvConfig, *, seed: Optional[int],
                      default_repeat: Tuple[int, int], default_camera: CameraId,
-                     discount: float = DMC_DISCOUNT) -> Tuple[DMControlEnv, EnvSpec]:
-    """Wraps any ``control.Environment`` (suite or registered task) in the adapter."""
+                     discount: float = DMC_DISCOUNT, physics_states: bool = False) -> Tuple[DMControlEnv, EnvSpec]:
+    """Wraps any ``control.Environment`` (suite or registered task) in the adapter; ``physics_states``: the
+    task supports reward relabelling (steps report ``info["physics_states"]``)."""
     rendering.check_preset(cfg.render_preset)
-    opts = resolve_options(env, name, cfg, default_repeat=default_repeat, default_camera=default_camera)
+    opts = resolve_options(env, name, cfg, default_repeat=default_repeat, default_camera=default_camera,
+                           physics_states=physics_states)
     adapter = DMControlEnv(env, name, opts, seed=seed, discount=discount)
     return adapter, adapter.spec
 
@@ -316,4 +360,5 @@ def make_dmc(task_id: str, cfg: EnvConfig, *, seed: int, train: bool) -> Tuple[D
     name = f"dmc/{domain}-{task}"
     return wrap_control_env(env, name, cfg, seed=seed,
                             default_repeat=(PROPRIO_ACTION_REPEAT, PLANET_ACTION_REPEAT.get(domain, 2)),
-                            default_camera=DEFAULT_CAMERA.get(domain, 0))
+                            default_camera=DEFAULT_CAMERA.get(domain, 0),
+                            physics_states=domain in RELABEL_DOMAINS)

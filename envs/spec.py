@@ -50,6 +50,9 @@ class EnvSpec:
         reward_bound: b such that every reward of one agent step lies in ``[-b, b]``, where the suite
             bounds it (DMControl and ezrobot tasks: ``action_repeat``, their per-control-step rewards lie
             in [0, 1]); None when unknown. The MLP presets size their reward and value supports from it.
+        physics_state_shape: ``(R, S)`` when the task supports reward relabelling: each step's
+            ``info["physics_states"]`` holds the S-vector physics state after each of its R control steps
+            (rows past an episode's end are NaN); ``()`` when it does not.
     """
 
     name: str
@@ -64,6 +67,7 @@ class EnvSpec:
     reward_terms: Tuple[str, ...] = ()
     has_success: bool = False
     reward_bound: Optional[float] = None
+    physics_state_shape: Tuple[int, ...] = ()
 
     @property
     def is_pixels(self) -> bool:

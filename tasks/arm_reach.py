@@ -36,6 +36,16 @@ Parameters (``tasks.load("jaco_reach", **params)``):
     ee_site: End-effector site of a Menagerie arm (default: origin of the deepest body).
     num_targets: How many of the fixed targets episodes draw from (1..16).
     delta_fraction: Servo-target move per control step for an action of 1, as a fraction of the range.
+    obstacle: A static sphere (radius 5 cm) that collides with the arm, placed each episode between the
+        hand's start and the target (``OBSTACLE_AT`` of the way), so the hand has to go around it.
+    mass_scale, friction_scale, gain_scale, damping_scale: Changed dynamics (``tasks.variants``): the
+        robot's link masses and inertias (the links stay gravity-compensated, so a heavier arm is slower to
+        accelerate), its geoms' friction, the servos' gain and the joints' damping, each as a factor.
+    target_offset: [3] metres added to every target (a moved target region).
+
+Variants are these parameters (``+env.gym_kwargs.obstacle=true``, ``+env.gym_kwargs.mass_scale=2.0``):
+the observation and action specs stay those of ``jaco_reach``, so a trained agent can be fine-tuned on any
+of them, and the reward supports relabelling (the episode's target index is stored with the state).
 """
 from __future__ import annotations
 
@@ -47,6 +57,7 @@ from dm_control.utils import rewards
 
 from . import robots
 from . import scene as scene_lib
+from . import variants
 from .base import ShapedTask
 from .errors import TaskError
 
@@ -64,6 +75,8 @@ DELTA_FRACTION = 0.01
 LOG_DISTANCE_OFFSET = 0.01  # m: keeps log(distance) finite at the target
 INIT_NOISE = 0.1
 SCENE_XML = os.path.join(os.path.dirname(__file__), "arm_scene.xml")
+OBSTACLE_RADIUS = 0.05  # m
+OBSTACLE_AT = 0.5  # fraction of the way from the hand's start to the target
 
 
 class ArmReach(ShapedTask):
@@ -79,11 +92,21 @@ class ArmReach(ShapedTask):
     time_limit = 5.0  # s: reaching takes 1-2 s; 10 s episodes spent 80% of the budget holding still
     action_mode = "delta"
     delta_fraction = DELTA_FRACTION
+    supports_relabel = True
 
     def __init__(self, random=None, robot: str = "jaco", ee_site: str = "", num_targets: int = 4,
-                 delta_fraction: float = DELTA_FRACTION):
+                 delta_fraction: float = DELTA_FRACTION, obstacle: bool = False, mass_scale: float = 1.0,
+                 friction_scale: float = 1.0, gain_scale: float = 1.0, damping_scale: float = 1.0,
+                 target_offset=(0.0, 0.0, 0.0)):
         super().__init__(random=random)
         self.delta_fraction = float(delta_fraction)  # checked against (0, 1] when the scene is built
+        if not isinstance(obstacle, bool):
+            raise TaskError(f"{self.source_file}: obstacle={obstacle!r} must be true or false")
+        self.obstacle = obstacle
+        self.dynamics = {name: variants.check_scale(self.source_file, name, value) for name, value in
+                         zip(variants.SCALES, (mass_scale, friction_scale, gain_scale, damping_scale))}
+        self.target_offset = variants.check_vector(self.source_file, "target_offset", target_offset, 3)
+        self._episode_target = 0
         if robot != "jaco" and not robot.startswith(scene_lib.MENAGERIE_PREFIX):
             raise TaskError(f"{self.source_file}: robot={robot!r} is not allowed; use 'jaco' or "
                             "'menagerie:<name>[/<entry>]'")
@@ -100,11 +123,15 @@ class ArmReach(ShapedTask):
         else:
             arm = scene_lib.menagerie_spec(self.robot)
         robots.attach_robot(scene, arm, self._prefix)
+        if self.obstacle:
+            variants.add_obstacle(scene, "obstacle", OBSTACLE_RADIUS)
         return scene
 
     def bind(self, physics) -> None:
         model = physics.model
         self._target = scene_lib.require(physics, "site", "target", self.source_file)
+        robot_bodies = [b for b, name in enumerate(scene_lib.names_of(model, "body")) if name.startswith(self._prefix)]
+        variants.scale_dynamics(model, robot_bodies, **self.dynamics)
         joints = [j for j, name in enumerate(scene_lib.names_of(model, "joint"))
                   if name.startswith(self._prefix) and model.jnt_type[j] in (2, 3)]  # slide, hinge
         if not joints:
@@ -124,7 +151,9 @@ class ArmReach(ShapedTask):
                 self._ee = ("body", robots.end_effector_body(model))
             self._home = np.clip(np.asarray(model.qpos0)[self._qpos], self._low, self._high)
             poses = self._sample_poses(physics)
-        self.targets = np.array([self._forward_kinematics(physics, q) for q in poses])
+        self.targets = np.array([self._forward_kinematics(physics, q) for q in poses]) + self.target_offset
+        self._start = self._forward_kinematics(physics, self._home)
+        self._obstacle = scene_lib.require(physics, "geom", "obstacle", self.source_file) if self.obstacle else None
         self._servo_qpos = self._servo_joints(physics, joints)
         self._scratch = mujoco.MjData(model.ptr)
 
@@ -182,9 +211,24 @@ class ArmReach(ShapedTask):
         noise = self.random.uniform(-INIT_NOISE, INIT_NOISE, size=len(self._home))
         physics.data.qpos[self._qpos] = np.clip(self._home + noise, self._low, self._high)
         physics.data.qvel[self._qvel] = 0.0
-        physics.model.site_pos[self._target] = self.targets[self.random.randint(len(self.targets))]
+        self._set_target(physics, self.random.randint(len(self.targets)))
         physics.forward()
         super().initialize_episode(physics)
+
+    def _set_target(self, physics, index: int) -> None:
+        """Put the episode's target (and the obstacle in front of it) at target ``index``."""
+        self._episode_target = int(index)
+        physics.model.site_pos[self._target] = self.targets[self._episode_target]
+        if self._obstacle is not None:
+            target = self.targets[self._episode_target]
+            physics.model.geom_pos[self._obstacle] = self._start + OBSTACLE_AT * (target - self._start)
+
+    def episode_parameters(self, physics) -> np.ndarray:
+        """[1]: the index of the episode's target (a variant maps it to its own, possibly moved, target)."""
+        return np.array([float(self._episode_target)])
+
+    def set_episode_parameters(self, physics, values) -> None:
+        self._set_target(physics, int(round(float(values[0]))) % len(self.targets))
 
     def to_target(self, physics) -> np.ndarray:
         """Vector [3] from the end effector to the target."""

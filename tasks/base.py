@@ -14,7 +14,10 @@ A task file declares, in the style of dm_control's suite:
 * initial-state randomisation: :meth:`ShapedTask.initialize_episode` using ``self.random``;
 * the reward: named terms (:meth:`ShapedTask.compute_terms`, each from
   ``dm_control.utils.rewards.tolerance`` and in ``[0, 1]``) combined by ``reward_rule``;
-* an optional success criterion (:meth:`ShapedTask.success`) and termination (:meth:`ShapedTask.failed`).
+* an optional success criterion (:meth:`ShapedTask.success`) and termination (:meth:`ShapedTask.failed`);
+* optionally, reward relabelling (``supports_relabel = True``): the reward is a function of the physics
+  state (qpos, qvel, act, ctrl) and of :meth:`ShapedTask.episode_parameters` alone, so the replay stores
+  those per control step and a fine-tuned run recomputes its own task's reward on them.
 """
 from __future__ import annotations
 
@@ -113,6 +116,8 @@ class ShapedTask(suite_base.Task):
         action_mode: ``absolute`` (action -> ctrlrange) or ``delta`` (action moves the control target).
         delta_fraction: ``delta`` mode: fraction of the ctrlrange width that an action of 1 moves the
             control per control step.
+        supports_relabel: The reward reads only qpos, qvel, act, ctrl and :meth:`episode_parameters`, so
+            transitions of another task with the same model can be relabelled with this task's reward.
     """
 
     name: str = ""
@@ -127,6 +132,7 @@ class ShapedTask(suite_base.Task):
     time_limit: float = 10.0
     action_mode: str = "absolute"
     delta_fraction: float = 0.02
+    supports_relabel: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -168,6 +174,14 @@ class ShapedTask(suite_base.Task):
     def failed(self, physics: Physics) -> bool:
         """Whether the episode terminates in the current state (override to declare a termination)."""
         return False
+
+    def episode_parameters(self, physics: Physics) -> np.ndarray:
+        """What the episode randomised outside the physics state that the reward reads (e.g. the index of
+        the episode's target), as floats; stored beside the state for reward relabelling."""
+        return np.zeros(0)
+
+    def set_episode_parameters(self, physics: Physics, values: np.ndarray) -> None:
+        """Apply :meth:`episode_parameters` output (of this task or a variant of it) to ``physics``."""
 
     # ----------------------------------------------------------------- contract used by the adapter
     @property
