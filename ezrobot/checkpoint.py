@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -166,6 +167,22 @@ def damaged_message(damaged: List[str], used: Optional[str]) -> str:
     more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
     tail = f"using {used}" if used else "no intact checkpoint is left"
     return f"ezrobot: warning: checkpoint {damaged[0]}{more}; {tail}"
+
+
+def newest_intact(run_dir: str, files: Sequence[str] = ("state.pt",)) -> str:
+    """The newest checkpoint of ``run_dir`` whose ``files`` are intact; damaged newer ones are reported in one
+    line on stderr.
+
+    Raises:
+        CheckpointError: the run directory has no checkpoint, or none intact.
+    """
+    ckpt, damaged = find_checkpoint(run_dir, files=files)
+    if damaged and ckpt is not None:
+        print(damaged_message(damaged, ckpt), file=sys.stderr)
+    if ckpt is None:
+        raise CheckpointError(f"run_dir {run_dir!r} has no intact checkpoint ({damaged[0]})" if damaged
+                              else f"run_dir {run_dir!r} has no checkpoint yet")
+    return ckpt
 
 
 def latest_checkpoint(run_dir: str) -> Optional[str]:

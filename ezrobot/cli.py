@@ -1,4 +1,4 @@
-"""``ezrobot train|eval|video|bench|tasks``: the console entry point. It dispatches to ``ezrobot.commands``;
+"""``ezrobot train|finetune|eval|video|bench|tasks``: the console entry point. It dispatches to ``ezrobot.commands``;
 user errors print one line and exit 2."""
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ USAGE = """usage: ezrobot <command> [args]
 
 commands:
   train [key=value ...]        train (Hydra overrides, e.g. experiment=cartpole seed=1 run_dir=runs/a)
+  finetune from=RUN_DIR [task=NEW_TASK] [key=value ...]
+                               train a new run initialised from a trained run (adapt.* fields)
   eval run_dir=R [episodes=N] [checkpoint=PATH] [seed=S]
                                evaluate the latest (or a chosen) checkpoint of a run
   video run_dir=R | task=NAME policy=random  [episodes=N] [format=mp4|gif] [camera=C[,C2]]
         [out=FILE] [overlays=true|false] [fps=F] [size=HxW] [checkpoint=PATH] [seed=S]
                                render rollouts to a video file
-  bench search|dmc|update|memory [options]
+  bench search|dmc|update|memory|probe|adapt [options]
                                benchmarks (JSON with --json)
   tasks list [--json] [--tag T]
                                list the registered reward-shaped tasks
@@ -52,6 +54,9 @@ def _dispatch(argv: List[str]) -> int:
     if command == "train":
         from ezrobot.commands import train
         return train.main(rest)
+    if command == "finetune":
+        from ezrobot.commands import finetune
+        return finetune.main(rest)
     if command == "eval":
         from ezrobot.commands import eval as eval_command
         return eval_command.main(rest)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ezrobot.adapt.config import AdaptConfig
 from ezrobot.envs.spec import EnvConfig
 from ezrobot.mcts.config import SearchConfig
 from ezrobot.nets.config import ModelConfig
@@ -190,6 +191,10 @@ class Config:
     threads: int = 0
     """torch CPU threads (0: torch's default). Use 1 for small nets or when another job shares the CPU: idle
     intra-op threads spin and can slow a run several-fold."""
+    init_from: str = ""
+    """Run directory of a trained source run: this run starts from the newest intact checkpoint of it (the
+    parts ``adapt.reuse`` names), as ``ezrobot finetune`` does; a resumed run continues from its own
+    checkpoint instead. Empty: train from scratch."""
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -198,6 +203,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    adapt: AdaptConfig = field(default_factory=AdaptConfig)
 
 
 _POSITIVE = (
@@ -249,6 +255,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.replay_ratio={cfg.train.replay_ratio!r} must be > 0 (updates per agent step)")
     if len(cfg.train.visit_temperatures) != len(cfg.train.temperature_milestones) + 1:
         raise ConfigError("train.visit_temperatures must have one more entry than train.temperature_milestones")
+    if cfg.init_from and os.path.abspath(cfg.init_from) == os.path.abspath(cfg.run_dir or default_run_dir(cfg)):
+        raise ConfigError(f"init_from={cfg.init_from!r} is this run's own run_dir; choose another run_dir")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):
         raise ConfigError(f"device={cfg.device!r} is not allowed; use auto, cpu, cuda or cuda:<index>")
     _validate_nested(cfg)
@@ -256,7 +264,7 @@ def validate(cfg: Config) -> None:
 
 def _validate_nested(cfg: Config) -> None:
     """Run the sub-configs' own validators where their modules provide one."""
-    for name in ("search", "model", "replay"):
+    for name in ("search", "model", "replay", "adapt"):
         sub = getattr(cfg, name)
         check = getattr(sub, "validate", None)
         if callable(check):
@@ -273,10 +281,20 @@ def absolute_task(task: str) -> str:
 
 
 def default_run_dir(cfg: Config) -> str:
-    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe (a task file: its name)."""
+    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe (a task file: its name);
+    ``runs/<experiment>-<task>-from-<source run>-s<seed>`` for a run initialised from another."""
     name = os.path.basename(cfg.task) if cfg.task.endswith(".py") else cfg.task
     task = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace(".py", "")).strip("_")
-    return os.path.join("runs", f"{cfg.experiment}-{task}-s{cfg.seed}")
+    source = f"-from-{os.path.basename(os.path.normpath(cfg.init_from))}" if cfg.init_from else ""
+    return os.path.join("runs", f"{cfg.experiment}-{task}{source}-s{cfg.seed}")
+
+
+def start_transitions(cfg: Config) -> int:
+    """Agent steps before the first update: ``train.start_transitions`` (random actions), or for a run
+    initialised from another ``adapt.start_transitions`` (searched actions) unless that is -1."""
+    if cfg.init_from and cfg.adapt.start_transitions >= 0:
+        return int(cfg.adapt.start_transitions)
+    return int(cfg.train.start_transitions)
 
 
 @dataclass(frozen=True)
@@ -299,7 +317,7 @@ class Derived:
 def derive(cfg: Config, action_repeat: int) -> Derived:
     """Compute derived values. ``action_repeat`` comes from the environment's spec."""
     agent_steps = max(1, cfg.env_steps // action_repeat)
-    learn_steps = max(0, agent_steps - cfg.train.start_transitions)
+    learn_steps = max(0, agent_steps - start_transitions(cfg))
     total_updates = int(round(learn_steps * cfg.train.replay_ratio)) + cfg.train.extra_updates
     temps = tuple(int(m * total_updates) for m in cfg.train.temperature_milestones)
     return Derived(agent_steps, max(1, total_updates), agent_steps, temps)

@@ -141,8 +141,12 @@ def sized_replay(cfg: Config, spec: EnvSpec, derived: Derived, policy_size: int)
         ConfigError: naming the bytes the replay needs and the bytes available.
     """
     capacity = min(int(cfg.replay.capacity), positions_needed(derived.agent_steps, cfg.train.num_envs))
+    if cfg.init_from and cfg.adapt.reuse_replay:  # room for the source's transitions too
+        capacity = int(cfg.replay.capacity)
     action_dim = spec.num_actions if spec.action_type == "continuous" else 0
-    need, free = estimate_nbytes(capacity, spec, policy_size, action_dim), available_memory()
+    shape = spec.physics_state_shape if cfg.replay.store_physics_states else ()
+    states = int(np.prod(shape)) if shape else 0
+    need, free = estimate_nbytes(capacity, spec, policy_size, action_dim, states), available_memory()
     if free is not None and need > free:
         raise ConfigError(f"replay.capacity={cfg.replay.capacity} needs {need:,} bytes ({need / 2**30:.1f} GiB) "
                           f"for {capacity:,} positions but {free:,} bytes ({free / 2**30:.1f} GiB) are "

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ezrobot import losses
+from ezrobot.adapt.parts import frozen_parameters, parameter_groups
 from ezrobot.config import Config
 from ezrobot.distributions import SquashedGaussian, head_to_mean_std
 from ezrobot.nets import scale_gradient
@@ -56,13 +57,15 @@ def check_gradients(model: torch.nn.Module, grad_norm: torch.Tensor, step: int) 
 
 
 def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
-    """SGD (paper), AdamW or Adam as configured."""
+    """SGD (paper), AdamW or Adam as configured; a run initialised from another (``init_from``) gets one
+    parameter group per part with its ``lr_scale`` (``adapt.lr_<part>``)."""
     o = cfg.optim
+    params = parameter_groups(model, cfg.adapt.lr_scales()) if cfg.init_from else model.parameters()
     if o.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
     if o.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -93,6 +96,7 @@ class Learner:
         self.continuous = action_type == "continuous"
         self.device = device
         self.optimizer = make_optimizer(model, cfg)
+        self.frozen = frozen_parameters(model, cfg.adapt.freeze) if cfg.init_from else []
         self.horizon = cfg.search.value_prefix_horizon if model.use_value_prefix else 1
         self.augment = None
         if cfg.train.augment:
@@ -191,7 +195,7 @@ class Learner:
         """
         lr = lr_at(step, self.cfg)
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.model.train()
         check_targets(batch, step)
         with bf16_autocast(self.device, self.cfg.train.bf16):
@@ -202,6 +206,9 @@ class Learner:
                                f"update {step}; lower optim.lr or check the task's rewards")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.frozen and (self.cfg.adapt.freeze_updates == 0 or step < self.cfg.adapt.freeze_updates):
+            for p in self.frozen:  # no gradient: no optimizer step, no weight decay, no clipping share
+                p.grad = None
         params = [p for p in self.model.parameters() if p.grad is not None]
         grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])  # clip_grad_norm_ in two halves:
         check_gradients(self.model, grad_norm, step)  # the check sees the gradients before any scaling

@@ -12,8 +12,8 @@ from typing import Any, Dict, Optional
 import yaml
 from omegaconf import OmegaConf
 
-from ezrobot.checkpoint import (CheckpointError, check_checkpoint, damaged_message, find_checkpoint,
-                                load_checkpoint, load_model_weights)
+from ezrobot.adapt.source import check_source
+from ezrobot.checkpoint import CheckpointError, check_checkpoint, load_checkpoint, load_model_weights, newest_intact
 from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, absolute_task
 from ezrobot.factory import Parts, build_parts, build_training
 from ezrobot.hydra_config import from_yaml, to_yaml
@@ -43,6 +43,8 @@ def check_same_run(cfg: Config, run_dir: str) -> None:
         saved = flatten(yaml.safe_load(f) or {})
     saved["task"] = absolute_task(str(saved.get("task", "")))  # saved relative by earlier versions
     new = flatten(OmegaConf.to_container(OmegaConf.structured(cfg)))
+    defaults = flatten(OmegaConf.to_container(OmegaConf.structured(Config())))  # fields newer than the run
+    saved.update({k: defaults[k] for k in set(new) - set(saved) if k in defaults})
     diffs = [k for k in sorted(set(saved) | set(new)) if saved.get(k) != new.get(k)
              and not k.startswith(RESUMABLE_DIFFS) and k not in REMOVED_FIELDS]
     if diffs:
@@ -65,6 +67,8 @@ def train(cfg: Config) -> Dict[str, Any]:
         check_same_run(cfg, cfg.run_dir)
     recorder = EvalVideoRecorder(cfg) if cfg.eval.video else None
     parts, training = build_training(cfg, recorder)  # validates the task before the run dir is written
+    if cfg.init_from and not os.path.exists(config_path):
+        check_source(cfg, parts.spec)  # a source that does not fit is refused before anything is written
     os.makedirs(cfg.run_dir, exist_ok=True)
     tmp = config_path + ".tmp"
     with open(tmp, "w") as f:
@@ -93,17 +97,6 @@ class LoadedRun:
     env_steps: int
 
 
-def _newest_intact(run_dir: str) -> str:
-    """The newest checkpoint whose weights are intact; damaged newer ones are reported in one line."""
-    ckpt, damaged = find_checkpoint(run_dir, files=("state.pt",))
-    if damaged and ckpt is not None:
-        print(damaged_message(damaged, ckpt), file=sys.stderr)
-    if ckpt is None:
-        raise CheckpointError(f"run_dir {run_dir!r} has no intact checkpoint ({damaged[0]})" if damaged
-                              else f"run_dir {run_dir!r} has no checkpoint yet")
-    return ckpt
-
-
 def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "auto") -> LoadedRun:
     """Config, parts and the chosen (default: newest) checkpoint's weights of an existing run."""
     path = os.path.join(run_dir, "config.yaml")
@@ -113,7 +106,7 @@ def load_run(run_dir: str, checkpoint: Optional[str] = None, device: str = "auto
     with open(path) as f:
         cfg = from_yaml(f.read())
     cfg.device = device
-    ckpt = checkpoint or _newest_intact(run_dir)
+    ckpt = checkpoint or newest_intact(run_dir)
     if not os.path.exists(os.path.join(ckpt, "state.pt")):
         raise FileNotFoundError(f"checkpoint {ckpt!r} is not a checkpoint directory (no state.pt)")
     problem = check_checkpoint(ckpt, files=("state.pt",))

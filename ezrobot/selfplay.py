@@ -81,8 +81,10 @@ class SelfPlay:
             self.tracker.record(i, reward, info, self.spec.action_repeat)
             env_steps += int(info.get("env_steps", self.spec.action_repeat))
             infos.append(info)
+        states = (np.stack([info["physics_states"] for info in infos]) if self.spec.physics_state_shape
+                  else None)
         self.replay.add(self.env_ids, out.actions, rewards, out.policy, out.root_value, next_obs,
-                        terminated, truncated, sampled_actions=out.sampled_actions)
+                        terminated, truncated, sampled_actions=out.sampled_actions, physics_states=states)
         finished: List[EpisodeStats] = []
         done = np.flatnonzero(terminated | truncated)
         for i in done:

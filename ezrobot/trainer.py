@@ -14,8 +14,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
+from ezrobot.adapt.source import initialise
 from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoint, load_checkpoint,
                                 load_model_weights, save_checkpoint)
+from ezrobot.config import start_transitions
 from ezrobot.factory import Parts, TrainingParts
 from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
 from ezrobot.learner import NumericError
@@ -57,6 +59,7 @@ class Trainer:
         self.last_metrics: Dict[str, float] = {}
         self.last_eval: Optional[float] = None
         self._bar = None
+        self.start_transitions = start_transitions(cfg)
 
     # ----------------------------------------------------------------------------------- checkpoints
     def _state(self) -> Dict[str, Any]:
@@ -141,6 +144,16 @@ class Trainer:
         self.logger.truncate_after(self.c.env_steps)
         return True
 
+    def init_from_source(self) -> None:
+        """A new run with ``init_from``: load the source's parts (and replay) into the online network, then
+        its target and self-play copies (``ezrobot.adapt.source.initialise``)."""
+        initialise(self.cfg, self.p.spec, self.p.model, self.t.replay, self.p.device)
+        for copy in (self.p.target_model, self.p.selfplay_model):
+            copy.load_state_dict(self.p.model.state_dict())
+        self.t.reanalyzer.target_changed()
+        if self.cfg.adapt.reuse_replay:
+            self.t.selfplay.restart_after_resume()  # the copy closed environment 0's first episode
+
     # ----------------------------------------------------------------------------------- loop parts
     def _elapsed(self) -> float:
         return self._wall0_offset + (time.perf_counter() - self._wall0)
@@ -182,7 +195,7 @@ class Trainer:
 
     def collect(self) -> None:
         """One agent step in every training environment (random actions until ``train.start_transitions``)."""
-        learning = self.c.agent_steps >= self.cfg.train.start_transitions
+        learning = self.c.agent_steps >= self.start_transitions
         if learning:
             act = self.p.agent.actor(self.p.selfplay_model, self.p.selfplay_rng, train=True,
                                      temperature=self._temperature())
@@ -201,7 +214,7 @@ class Trainer:
         return {f"train/{k}": float(np.mean([t.get(k, 0.0) for t in self.c.train_terms])) for k in keys}
 
     def _updates_due(self) -> int:
-        learned = self.c.agent_steps - self.cfg.train.start_transitions
+        learned = self.c.agent_steps - self.start_transitions
         if learned < 0 or self.t.replay.num_sampleable == 0:
             return 0
         return int(math.floor(learned * self.cfg.train.replay_ratio)) - self.c.updates
@@ -229,6 +242,8 @@ class Trainer:
         """
         stop = stop if stop is not None else StopRequest()
         resumed = self.try_resume()
+        if not resumed and self.cfg.init_from:
+            self.init_from_source()
         self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
         budget = self.p.derived.agent_steps
         self._open_bar(resumed)

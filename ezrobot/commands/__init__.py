@@ -1,4 +1,4 @@
 """The ``ezrobot`` sub-commands: each module parses its arguments and calls the library (``main(args) -> exit
 status``). Nothing below this package imports it."""
 
-COMMANDS = ("train", "eval", "video", "bench", "tasks")
+COMMANDS = ("train", "finetune", "eval", "video", "bench", "tasks")

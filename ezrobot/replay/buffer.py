@@ -15,7 +15,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ezrobot.replay.checks import as_array, check_env_ids, check_positions
+from ezrobot.replay.checks import as_array, check_actions, check_env_ids, check_positions, newest_frames
 from ezrobot.replay.config import ReplayConfig
 from ezrobot.replay.sizing import resize_state
 from ezrobot.replay.trajectory import Trajectory
@@ -74,6 +74,8 @@ class Replay:
         self._sampled_actions = (np.zeros((n, self.policy_size, self.action_dim), np.float32)
                                  if self.continuous else None)
         self._root_value = np.zeros(n, np.float32)
+        self.state_shape = tuple(spec.physics_state_shape) if cfg.store_physics_states else ()
+        self._physics_states = np.full((n,) + self.state_shape, np.nan) if self.state_shape else None
         self._episode, self._step = np.full(n, -1, np.int64), np.zeros(n, np.int64)
         self._insertion = np.full(n, -1, np.int64)
         self._is_final, self._terminated = np.zeros(n, bool), np.zeros(n, bool)
@@ -101,7 +103,7 @@ class Replay:
     @property
     def nbytes(self) -> int:
         """Bytes held by the storage arrays, the priorities and the sum tree."""
-        arrays = [getattr(self, "_" + name) for name in _ARRAYS] + [self._sampled_actions]
+        arrays = [getattr(self, "_" + name) for name in _ARRAYS] + [self._sampled_actions, self._physics_states]
         return int(sum(a.nbytes for a in arrays if a is not None)) + self._prio.nbytes
 
     @property
@@ -122,7 +124,7 @@ class Replay:
                 first frame repeated, as FrameStackObservation's "reset" padding gives).
         """
         env_ids = check_env_ids(env_ids, self.num_envs)
-        frames = self._frames("obs", obs, len(env_ids))
+        frames = newest_frames("obs", obs, len(env_ids), self.spec)
         live = env_ids[self._env_pos[env_ids] >= 0]
         if live.size:
             self.end_episodes(live)
@@ -145,7 +147,7 @@ class Replay:
         self._promote(cur, np.ones(len(cur), bool))
 
     def add(self, env_ids, actions, rewards, search_policies, root_values, next_obs, terminated, truncated,
-            sampled_actions=None) -> None:
+            sampled_actions=None, physics_states=None) -> None:
         """Complete each env's current position and write the next one (vectorised over envs).
 
         Args:
@@ -158,13 +160,15 @@ class Replay:
             terminated: ``bool [E']`` episode ended by termination (no value after it).
             truncated: ``bool [E']`` episode ended by the time limit (bootstrap from ``next_obs``).
             sampled_actions: ``[E', P, D]`` root candidate actions; required for continuous spaces only.
+            physics_states: ``[E', R, S]`` the steps' physics states (``spec.physics_state_shape``), stored
+                for reward relabelling when the buffer keeps them (None: unknown, stored as NaN).
         """
         env_ids = check_env_ids(env_ids, self.num_envs)
         e = len(env_ids)
         cur = self._env_pos[env_ids]
         if np.any(cur < 0):
             raise ValueError(f"add: envs {env_ids[cur < 0].tolist()} have no live episode; call start_episodes")
-        acts = self._check_actions(actions, e)
+        acts = check_actions(actions, e, self.spec, self.action_dim)
         rewards = as_array("rewards", rewards, (e,), np.float32)
         policies = as_array("search_policies", search_policies, (e, self.policy_size), np.float32)
         roots = as_array("root_values", root_values, (e,), np.float32)
@@ -177,12 +181,14 @@ class Replay:
                              np.float32)
         elif sampled_actions is not None:
             raise ValueError("add: sampled_actions must be None for discrete actions")
-        frames = self._frames("next_obs", next_obs, e)
+        frames = newest_frames("next_obs", next_obs, e, self.spec)
         new = self._allocate(e)
         self._action[cur], self._reward[cur], self._policy[cur] = acts, rewards, policies
         self._root_value[cur], self._has_action[cur] = roots, True
         if self.continuous:
             self._sampled_actions[cur] = sampled
+        if self._physics_states is not None and physics_states is not None:
+            self._physics_states[cur] = as_array("physics_states", physics_states, (e,) + self.state_shape, np.float64)
         self._obs[new] = frames
         self._episode[new], self._step[new] = self._episode[cur], self._step[cur] + 1
         self._prev[new], self._next[cur] = cur, new
@@ -209,6 +215,8 @@ class Replay:
             arr[pos] = False
         self._reward[pos] = self._root_value[pos] = 0.0
         self._policy[pos] = 0.0
+        if self._physics_states is not None:
+            self._physics_states[pos] = np.nan
         return pos
 
     def _evict(self, old: np.ndarray) -> None:
@@ -304,6 +312,12 @@ class Replay:
             ages=self._num_insertions - self._insertion[pos], positions=chain[:, :k1].copy(),
             window_positions=safe, last=last, terminated=self._is_final[last_pos] & self._terminated[last_pos])
 
+    def physics_states(self, positions) -> np.ndarray:
+        """``float64 [B, R, S]`` physics states stored with the steps taken at ``positions`` (NaN where none
+        were stored); empty ``[B, 0]`` when the buffer keeps none."""
+        pos = check_positions(positions, self.capacity)
+        return self._physics_states[pos].copy() if self._physics_states is not None else np.zeros((pos.size, 0))
+
     def ages(self, positions) -> np.ndarray:
         """``int64 [B]`` insertions since each position was written (the off-policy horizon's age)."""
         pos = check_positions(positions, self.capacity)
@@ -353,6 +367,8 @@ class Replay:
         state: Dict[str, object] = {name: getattr(self, "_" + name).copy() for name in _ARRAYS}
         if self.continuous:
             state["sampled_actions"] = self._sampled_actions.copy()
+        if self._physics_states is not None:
+            state["physics_states"] = self._physics_states.copy()
         state.update({name: getattr(self, "_" + name) for name in _SCALARS})
         state.update(self._prio.state_dict())
         return state
@@ -361,6 +377,11 @@ class Replay:
         """Restore from ``state_dict()`` output (shapes and dtypes must match this buffer's). Live episodes
         come back live: continue them with ``add`` or abandon them with ``start_episodes``/``end_episodes``."""
         names = list(_ARRAYS) + (["sampled_actions"] if self.continuous else [])
+        if self._physics_states is not None:  # a state saved without them (older runs, or stored off): NaN
+            state = dict(state)
+            rows = len(np.asarray(state["obs"]))
+            state.setdefault("physics_states", np.full((rows,) + self.state_shape, np.nan))
+            names.append("physics_states")
         missing = [k for k in names + list(_SCALARS) + ["sampleable", "priority", "max_priority", "max_dirty"]
                    if k not in state]
         if missing:
@@ -377,24 +398,3 @@ class Replay:
         for name in _SCALARS:
             setattr(self, "_" + name, int(state[name]))
         self._prio.load_state_dict(state)
-
-    # ------------------------------------------------------------------------------------ validation
-    def _check_actions(self, actions, e: int) -> np.ndarray:
-        if self.continuous:
-            return as_array("actions", actions, (e, self.action_dim), np.float32)
-        acts = as_array("actions", actions, (e,), np.int64)
-        if acts.size and (acts.min() < 0 or acts.max() >= self.spec.num_actions):
-            raise ValueError(f"actions {acts.tolist()} out of range [0, {self.spec.num_actions})")
-        return acts
-
-    def _frames(self, name: str, obs, e: int) -> np.ndarray:
-        """Newest frame ``[E', *frame_shape]`` of stacked observations ``[E', *obs_shape]``."""
-        obs = np.asarray(obs)
-        if obs.shape != (e,) + tuple(self.spec.obs_shape):
-            raise ValueError(f"{name} has shape {obs.shape}; expected {(e,) + tuple(self.spec.obs_shape)}")
-        if self.spec.is_pixels:
-            if obs.dtype != np.uint8:
-                raise ValueError(f"{name} must be uint8 pixels, got {obs.dtype}")
-            return obs[:, obs.shape[1] - self.frame_shape[0]:]
-        return obs.astype(np.float32, copy=False)
-

@@ -21,6 +21,10 @@ class ReplayConfig:
     """Floor added to |v - z| by the learner; priorities below it are raised to it."""
     prioritized: bool = True
     """Sample by priority with importance weights; False samples uniformly with unit weights."""
+    store_physics_states: bool = True
+    """Tasks that support reward relabelling: keep each step's physics states (float64, one row per control
+    step) beside the transition, so a run fine-tuned from this one can relabel the rewards with its own task
+    (``adapt.relabel``). Off: nothing more is stored."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first field outside its allowed range."""

@@ -22,14 +22,15 @@ def positions_needed(agent_steps: int, num_envs: int) -> int:
     return 2 * int(agent_steps) + 4 * int(num_envs)
 
 
-def estimate_nbytes(capacity: int, spec, policy_size: int, action_dim: int) -> int:
-    """Bytes a ``Replay`` of ``capacity`` positions holds once written (arrays, priorities and sum tree)."""
+def estimate_nbytes(capacity: int, spec, policy_size: int, action_dim: int, state_size: int = 0) -> int:
+    """Bytes a ``Replay`` of ``capacity`` positions holds once written (arrays, priorities and sum tree);
+    ``state_size``: float64 physics-state entries kept per position (``R * S``, 0 when none are kept)."""
     frame = int(np.prod(spec.frame_shape)) * (1 if spec.is_pixels else 4)
     continuous = spec.action_type == "continuous"
     action = 4 * action_dim if continuous else 8
     policy = 4 * policy_size * (1 + (action_dim if continuous else 0))
     tree = 2 * 8 * (1 << max(0, (int(capacity) - 1).bit_length()))
-    return int(capacity) * (frame + action + policy + _PER_POSITION) + tree
+    return int(capacity) * (frame + action + policy + 8 * int(state_size) + _PER_POSITION) + tree
 
 
 def available_memory() -> Optional[int]:
