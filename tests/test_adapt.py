@@ -224,3 +224,41 @@ def test_saved_configs_without_the_new_fields_still_resume(tmp_path):
     check_same_run(cfg, str(tmp_path))  # no error: missing fields hold their defaults
     with pytest.raises(Exception, match="init_from"):
         check_same_run(load_config(["experiment=cartpole", f"run_dir={tmp_path}", "init_from=x"]), str(tmp_path))
+
+
+# ------------------------------------------------------------------------------------------ bench adapt
+def test_bench_adapt_pairs_and_rows():
+    from ezrobot.bench.adapt import compare, parse_pairs, side_name
+    from ezrobot.usage import UsageError
+
+    pairs = parse_pairs("acceptance")
+    assert [(side_name(s), side_name(t)) for s, t in pairs] == [
+        ("jaco_reach", "jaco_reach-obstacle_true"), ("dmc_cartpole-balance", "dmc_cartpole-swingup"),
+        ("jaco_reach", "jaco_reach-mass_scale_2.0")]
+    assert parse_pairs("a:b[x=1;y=2]") == [(("a", {}), ("b", {"x": "1", "y": "2"}))]
+    with pytest.raises(UsageError, match="SOURCE:TARGET"):
+        parse_pairs("jaco_reach")
+    row = compare("p", 0, [(100, 10.0), (200, 50.0), (300, 100.0)], [(100, 85.0), (300, 90.0)])
+    assert row["scratch_steps_to_80"] == 300 and row["finetune_steps_to_80"] == 100
+    assert row["steps_ratio"] == pytest.approx(1 / 3, abs=1e-3) and row["finetune_final"] == 90.0
+
+
+def test_bench_adapt_runs_reuses_and_writes_its_tables(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = ["bench", "adapt", "--pairs", "jaco_reach:jaco_reach[mass_scale=2.0]", "--seeds", "0",
+            "--env-steps", "200", "--adapt", "adapt.reuse_replay=true", "--out", str(out), "--json",
+            "env.max_episode_steps=25", *[a for a in TINY if not a.startswith(("env_steps", "eval.interval"))],
+            "eval.interval=100"]
+    assert cli.main(args) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
+    assert len(rows) == 1 and rows[0]["pair"] == "jaco_reach -> jaco_reach-mass_scale_2.0"
+    assert rows[0]["scratch_final"] is not None and rows[0]["finetune_final"] is not None
+    for name in ("results.md", "results.json", "curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    finetune = out / "jaco_reach-mass_scale_2.0-from-jaco_reach-s0"
+    with open(finetune / "config.yaml") as f:
+        assert yaml.safe_load(f)["init_from"] == str(out / "jaco_reach-s0")
+    stamp = os.path.getmtime(finetune / "summary.json")
+    assert cli.main(args) == 0  # every run finished: reused, not retrained
+    assert os.path.getmtime(finetune / "summary.json") == stamp
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"] == rows

@@ -1,13 +1,14 @@
-"""``ezrobot bench search|dmc|update|memory|probe [options]``: benchmarks that print JSON (search engine
+"""``ezrobot bench search|dmc|update|memory|probe|adapt [options]``: benchmarks that print JSON (search engine
 throughput, the DMC protocol, learner update cost, resident memory once the replay is full, what a trained
-agent's search knows); each benchmark module parses its own options."""
+agent's search knows, fine-tuning against training from scratch); each benchmark module parses its own
+options."""
 from __future__ import annotations
 
 from typing import List
 
 from ezrobot.usage import UsageError
 
-BENCHES = ("search", "dmc", "update", "memory", "probe")
+BENCHES = ("search", "dmc", "update", "memory", "probe", "adapt")
 
 
 def main(args: List[str]) -> int:
@@ -16,7 +17,9 @@ def main(args: List[str]) -> int:
         print("usage: ezrobot bench search [--json] | ezrobot bench dmc --tasks T1,T2 --obs proprio|pixels "
               "--env-steps N --seeds 0,1,2 [--out DIR] | ezrobot bench update [--experiment E] [--variant \"k=v ...\"] "
               "[--json] | ezrobot bench memory [--experiment E] [--capacity N] [--minutes M] [--interval S] "
-              "[--out FILE] [--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] [--json]")
+              "[--out FILE] [--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] [--json] | "
+              "ezrobot bench adapt --pairs SRC:TGT[,...]|acceptance --seeds 0,1 --env-steps N [--adapt \"k=v ...\"] "
+              "[--out DIR] [--json]")
         return 0
     name, rest = args[0], args[1:]
     if name == "search":  # each benchmark imports only what it runs (search: the engine without torch models)
@@ -34,4 +37,7 @@ def main(args: List[str]) -> int:
     if name == "probe":
         from ezrobot.bench import probe
         return probe.main(rest)
+    if name == "adapt":
+        from ezrobot.bench import adapt
+        return adapt.main(rest)
     raise UsageError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHES)}")
