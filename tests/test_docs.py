@@ -19,7 +19,7 @@ from ezrobot.trainer import Trainer
 from ezrobot.types import EpisodeStats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GROUPS = ("env", "model", "search", "replay", "train", "optim", "eval", "log")
+GROUPS = ("env", "model", "search", "replay", "train", "optim", "eval", "log", "adapt")
 # Folders that are not part of the repository's content (build outputs, environments, run directories).
 SKIP_DIRS = {".git", ".ci-venv", ".venv", "venv", "runs", "build", "dist", "node_modules", "__pycache__",
              ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
@@ -430,7 +430,7 @@ def test_architecture_diagram_names_resolve():
     and functions."""
     text = _read("docs", "ARCHITECTURE.md")
     missing = []
-    folders = "commands|mcts|nets|replay|bench|envs|tasks|configs"
+    folders = "commands|mcts|nets|replay|bench|envs|tasks|configs|adapt"
     for path in set(re.findall(rf"(?<![\w/])((?:{folders})/[\w/]*(?:\.[A-Za-z_]\w*)*)", text)):
         module, _, names = path.partition(".")
         if names == "py":
