@@ -64,4 +64,5 @@ class AdaptConfig:
 
     def lr_scales(self) -> dict:
         """``{part: learning-rate multiplier}``."""
-        return {part: float(getattr(self, f"lr_{part}")) for part in PARTS}
+        return {"representation": float(self.lr_representation), "dynamics": float(self.lr_dynamics),
+                "reward": float(self.lr_reward), "value": float(self.lr_value), "policy": float(self.lr_policy)}
