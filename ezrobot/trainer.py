@@ -242,9 +242,11 @@ class Trainer:
         """
         stop = stop if stop is not None else StopRequest()
         resumed = self.try_resume()
+        self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
         if not resumed and self.cfg.init_from:
             self.init_from_source()
-        self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
+            if not any(row.get("env_steps") == 0 for row in self.logger.rows):
+                self.evaluate()  # the loaded agent before its first step: the fine-tune curve starts at 0
         budget = self.p.derived.agent_steps
         self._open_bar(resumed)
         with catch_stop_signals(stop):

@@ -203,7 +203,7 @@ def test_finetune_command_runs_resumes_and_refuses_a_misfit(source, tmp_path, ca
     err = capsys.readouterr().err
     assert "init_from" not in err
     with open(run_dir / "metrics.jsonl") as f:
-        assert [json.loads(line)["env_steps"] for line in f] == [400, 600]
+        assert [json.loads(line)["env_steps"] for line in f] == [0, 400, 600]  # 0: the loaded agent
 
     misfit = tmp_path / "cart"
     code = cli.main(["finetune", f"from={source}", "task=dmc/cartpole-swingup", f"run_dir={misfit}", *TINY])
@@ -262,3 +262,18 @@ def test_bench_adapt_runs_reuses_and_writes_its_tables(tmp_path, capsys):
     assert cli.main(args) == 0  # every run finished: reused, not retrained
     assert os.path.getmtime(finetune / "summary.json") == stamp
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"] == rows
+
+
+def test_replay_keeps_physics_states_and_sizes_them():
+    from ezrobot.replay.sizing import estimate_nbytes
+
+    _, spec = make_env("jaco_reach", EnvConfig(), seed=0, train=False)
+    kept = Replay(ReplayConfig(capacity=64), spec, num_envs=1, unroll_steps=2, td_steps=2, policy_size=4)
+    off = Replay(ReplayConfig(capacity=64, store_physics_states=False), spec, num_envs=1, unroll_steps=2,
+                 td_steps=2, policy_size=4)
+    assert kept.state_shape == (4, 10) and off.state_shape == () and off.physics_states([0]).shape == (1, 0)
+    assert abs(estimate_nbytes(64, spec, 4, 3, 40) - kept.nbytes) < 1024
+    assert abs(estimate_nbytes(64, spec, 4, 3, 0) - off.nbytes) < 1024
+    state = off.state_dict()
+    kept.load_state_dict(state)  # a replay saved without states loads, with NaN states
+    assert np.isnan(kept.physics_states([0, 5])).all()
