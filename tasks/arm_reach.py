@@ -37,7 +37,9 @@ Parameters (``tasks.load("jaco_reach", **params)``):
     num_targets: How many of the fixed targets episodes draw from (1..16).
     delta_fraction: Servo-target move per control step for an action of 1, as a fraction of the range.
     obstacle: A static sphere (radius 5 cm) that collides with the arm, placed each episode between the
-        hand's start and the target (``OBSTACLE_AT`` of the way), so the hand has to go around it.
+        hand's start and the target (``OBSTACLE_AT`` of the way), so the hand has to go around it: it cuts
+        the straight joint-space path to each of the four targets, and clears the start and target poses by
+        4-8 cm.
     mass_scale, friction_scale, gain_scale, damping_scale: Changed dynamics (``tasks.variants``): the
         robot's link masses and inertias (the links stay gravity-compensated, so a heavier arm is slower to
         accelerate), its geoms' friction, the servos' gain and the joints' damping, each as a factor.

@@ -70,9 +70,11 @@ def test_variants_are_parameters_with_the_same_specs():
     assert m1.ngeom == m0.ngeom + 1 and heavy_spec.obs_shape == base.spec.obs_shape
     heavy.reset(seed=0)
     task, physics = heavy.unwrapped.task, heavy.unwrapped.physics
-    obstacle = physics.model.geom_pos[m1.ngeom - 1]
+    obstacle = physics.model.geom_pos[physics.model.geom("obstacle").id]
     target = physics.model.site_pos[physics.model.site("target").id]
-    assert np.linalg.norm(obstacle - target) > 0.1  # between the start and the target, not on it
+    hand = physics.data.site_xpos[physics.model.site("jaco/hand/gripsite").id]
+    assert min(np.linalg.norm(obstacle - target), np.linalg.norm(obstacle - hand)) > 0.1  # between, on neither
+    assert np.linalg.norm(obstacle - (hand + target) / 2) < 0.05
     assert task.episode_parameters(physics).shape == (1,)
     base.close()
     heavy.close()
