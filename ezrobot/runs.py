@@ -68,7 +68,7 @@ def train(cfg: Config) -> Dict[str, Any]:
     recorder = EvalVideoRecorder(cfg) if cfg.eval.video else None
     parts, training = build_training(cfg, recorder)  # validates the task before the run dir is written
     if cfg.init_from and not os.path.exists(config_path):
-        check_source(cfg, parts.spec)  # a source that does not fit is refused before anything is written
+        check_source(cfg, parts.spec, parts.model)  # a misfit is refused before anything is written
     os.makedirs(cfg.run_dir, exist_ok=True)
     tmp = config_path + ".tmp"
     with open(tmp, "w") as f:

@@ -214,6 +214,11 @@ def test_finetune_command_runs_resumes_and_refuses_a_misfit(source, tmp_path, ca
     assert "(25,)" in err and "(5,)" in err and "adapt.reuse=[reward,value]" in err
     assert not misfit.exists()  # refused before the run directory is written
 
+    other = tmp_path / "wide"
+    code = cli.main(["finetune", f"from={source}", "model.latent_dim=32", f"run_dir={other}", *TINY])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and "other model.* settings" in err and not other.exists(), err
+
 
 def test_saved_configs_without_the_new_fields_still_resume(tmp_path):
     cfg = load_config(["experiment=cartpole", f"run_dir={tmp_path}"])

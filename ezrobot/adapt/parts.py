@@ -32,13 +32,9 @@ def part_of(name: str) -> str:
     raise ValueError(f"parameter {name!r} belongs to none of the parts {', '.join(PARTS)}")
 
 
-def load_parts(model: torch.nn.Module, weights: Dict[str, torch.Tensor], reuse: Sequence[str],
-               source: str) -> List[str]:
-    """Copy the entries of ``weights`` (a source's ``state_dict``) that belong to the ``reuse`` parts into
-    ``model``; the rest keep their values.
-
-    Returns:
-        The names loaded.
+def check_parts(model: torch.nn.Module, weights: Dict[str, torch.Tensor], reuse: Sequence[str],
+                source: str) -> List[str]:
+    """The names of ``model``'s entries in the ``reuse`` parts, each present in ``weights`` with its shape.
 
     Raises:
         ValueError: one line naming ``source`` and the first reused entry that is missing or shaped otherwise.
@@ -53,7 +49,15 @@ def load_parts(model: torch.nn.Module, weights: Dict[str, torch.Tensor], reuse: 
         raise ValueError(f"init_from={source!r} {what} {bad} ({part_of(bad)} part; this model needs "
                          f"{tuple(own[bad].shape)}): it was trained with other model.* settings; set them as the "
                          f"source's config.yaml has them, or leave {part_of(bad)} out of adapt.reuse")
-    merged = dict(own)
+    return names
+
+
+def load_parts(model: torch.nn.Module, weights: Dict[str, torch.Tensor], reuse: Sequence[str],
+               source: str) -> List[str]:
+    """Copy the entries of ``weights`` (a source's ``state_dict``) that belong to the ``reuse`` parts into
+    ``model`` (checked by :func:`check_parts`); the rest keep their values. Returns the names loaded."""
+    names = check_parts(model, weights, reuse, source)
+    merged = dict(model.state_dict())
     merged.update({n: weights[n] for n in names})
     model.load_state_dict(merged)
     return names

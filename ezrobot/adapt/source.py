@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
 from ezrobot.adapt.config import PARTS
-from ezrobot.adapt.parts import load_parts
+from ezrobot.adapt.parts import check_parts, load_parts
 from ezrobot.adapt.relabel import copy_episodes, relabelled_rewards
 from ezrobot.checkpoint import load_checkpoint, newest_intact
 from ezrobot.config import Config, ConfigError
@@ -85,11 +86,17 @@ def check_compatible(source: SourceRun, cfg: Config, spec: EnvSpec) -> None:
                           f"{', '.join(blocked)} cannot be reused; what can: {can}")
 
 
-def check_source(cfg: Config, spec: EnvSpec) -> SourceRun:
+def check_source(cfg: Config, spec: EnvSpec, model: Optional[torch.nn.Module] = None) -> SourceRun:
     """Before a fine-tune run writes its run directory: the source exists, has an intact checkpoint and fits
-    ``spec`` (see :func:`check_compatible`)."""
+    ``spec`` (see :func:`check_compatible`), and its reused weights fit ``model`` (when given)."""
     source = open_source(cfg.init_from, with_replay=cfg.adapt.reuse_replay)
     check_compatible(source, cfg, spec)
+    if model is not None:
+        state, _ = load_checkpoint(source.checkpoint, map_location="cpu", with_replay=False)
+        try:
+            check_parts(model, state["model"], cfg.adapt.reuse, cfg.init_from)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     return source
 
 
