@@ -262,7 +262,7 @@ def test_bench_adapt_runs_reuses_and_writes_its_tables(tmp_path, capsys):
     assert rows[0]["scratch_final"] is not None and rows[0]["finetune_final"] is not None
     for name in ("results.md", "results.json", "curves.png"):
         assert (out / name).stat().st_size > 0, name
-    finetune = out / "jaco_reach-mass_scale_2.0-from-jaco_reach-s0"
+    finetune = out / "jaco_reach-mass_scale_2.0-from-jaco_reach-reuse_replay_true-s0"
     with open(finetune / "config.yaml") as f:
         assert yaml.safe_load(f)["init_from"] == str(out / "jaco_reach-s0")
     stamp = os.path.getmtime(finetune / "summary.json")

@@ -5,8 +5,9 @@ A pair is ``SOURCE:TARGET``; each side is a task id with optional task parameter
 ``;`` (``jaco_reach:jaco_reach[obstacle=true]``, ``jaco_reach:jaco_reach[mass_scale=2.0]``,
 ``dmc/cartpole-balance:dmc/cartpole-swingup``); ``--pairs acceptance`` names those three. Every run is an
 ordinary run directory under ``--out`` (``<source>-s<seed>``, ``<target>-scratch-s<seed>``,
-``<target>-from-<source>-s<seed>``), so an interrupted benchmark resumes, and a finished run is reused when
-its saved config is the one this call would train. Written under ``--out``: ``results.md`` / ``results.json``
+``<target>-from-<source>[-<adapt overrides>]-s<seed>``), so an interrupted benchmark resumes, a finished run is
+reused when its saved config is the one this call would train, and calls with other ``--adapt`` overrides
+share the source and from-scratch runs. Written under ``--out``: ``results.md`` / ``results.json``
 (per pair and seed: both final returns, the env steps each run needed to reach 80% of the from-scratch final
 return, and their ratio) and ``curves.png`` (evaluation return against env steps, one panel per pair)."""
 from __future__ import annotations
@@ -79,6 +80,12 @@ def side_overrides(side: Side) -> List[str]:
     return [f"task={task}"] + [f"+env.gym_kwargs.{k}={v}" for k, v in sorted(params.items())]
 
 
+def adapt_tag(adapt: str) -> str:
+    """The fine-tuned runs' name suffix for ``--adapt`` overrides (``-reuse_replay_true``; empty without)."""
+    tag = re.sub(r"[^A-Za-z0-9.]+", "_", adapt.replace("adapt.", "")).strip("_")
+    return f"-{tag[:80]}" if tag else ""
+
+
 def _preset(task: str, experiment: str) -> str:
     return experiment or ("dmc_proprio" if task.startswith("dmc/") else "robot_proprio")
 
@@ -107,7 +114,8 @@ def run_pair(pair: Tuple[Side, Side], seed: int, args: argparse.Namespace) -> Di
     common = [f"seed={seed}", "log.progress=false", *args.overrides]
     dirs = {"source": os.path.join(args.out, f"{side_name(source)}-s{seed}"),
             "scratch": os.path.join(args.out, f"{side_name(target)}-scratch-s{seed}"),
-            "finetune": os.path.join(args.out, f"{side_name(target)}-from-{side_name(source)}-s{seed}")}
+            "finetune": os.path.join(args.out, f"{side_name(target)}-from-{side_name(source)}{adapt_tag(args.adapt)}"
+                                               f"-s{seed}")}
     source_steps = args.source_env_steps or args.env_steps
     _run([f"experiment={_preset(source[0], args.experiment)}", *side_overrides(source), *common,
           f"env_steps={source_steps}", f"run_dir={dirs['source']}"], source_steps)
@@ -201,7 +209,8 @@ def main(argv: List[str]) -> int:
             for kind in ("scratch", "finetune"):
                 curves[name][kind][seed] = report.read_curves(dirs[kind])
             rows.append(compare(name, seed, curves[name]["scratch"][seed], curves[name]["finetune"][seed]))
-    title = f"{args.env_steps:,} env steps per target run · seeds {','.join(map(str, seeds))}"
+    title = (f"{args.env_steps:,} env steps per target run · seeds {','.join(map(str, seeds))} · fine-tuned with "
+             f"{args.adapt or 'the adapt defaults'}")
     os.makedirs(args.out, exist_ok=True)
     report.write_markdown(rows, COLUMNS, os.path.join(args.out, "results.md"), title=title)
     with open(os.path.join(args.out, "results.json"), "w") as f:
