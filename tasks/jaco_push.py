@@ -4,6 +4,11 @@ Three position servos (base yaw, shoulder, elbow), wrist locked straight, hand c
 in front of the arm; the goal lies to its left or right. Reward: staged — first ``reach`` (hand at the
 block), then ``push`` (block at the goal); each finished stage is worth 1/2. Success: block centre
 within 5 cm of the goal. Episode: 10 s = 500 control steps.
+
+Parameters (``tasks.load("jaco_push", **params)``, ``+env.gym_kwargs.<name>=<value>`` in a run): changed
+dynamics as factors (``tasks.variants``): ``mass_scale``, ``friction_scale``, ``gain_scale`` and
+``damping_scale`` of the arm and the block (a heavier or stickier block, a weaker arm). The reward supports
+relabelling (the episode's goal side is stored with the state).
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from dm_control.utils import rewards
 
 from . import robots
 from . import scene as scene_lib
+from . import variants
 from .base import ShapedTask
 
 _PI = np.pi
@@ -40,6 +46,14 @@ class JacoPush(ShapedTask):
     default_action_repeat = 2
     control_timestep = 0.02
     time_limit = 10.0
+    supports_relabel = True
+
+    def __init__(self, random=None, mass_scale: float = 1.0, friction_scale: float = 1.0, gain_scale: float = 1.0,
+                 damping_scale: float = 1.0):
+        super().__init__(random=random)
+        self.dynamics = {name: variants.check_scale(self.source_file, name, value) for name, value in
+                         zip(variants.SCALES, (mass_scale, friction_scale, gain_scale, damping_scale))}
+        self._side = 1.0
 
     def build_scene(self):
         scene = scene_lib.load_xml(SCENE_XML)
@@ -61,6 +75,9 @@ class JacoPush(ShapedTask):
         joints = [scene_lib.require(physics, "joint", robots.JACO_PREFIX + name, src) for name in SERVOS]
         self._qpos = np.array([physics.model.jnt_qposadr[j] for j in joints])
         self._qvel = np.array([physics.model.jnt_dofadr[j] for j in joints])
+        bodies = [b for b, name in enumerate(scene_lib.names_of(physics.model, "body"))
+                  if name.startswith(robots.JACO_PREFIX) or name == "block"]
+        variants.scale_dynamics(physics.model, bodies, **self.dynamics)
 
     def initialize_episode(self, physics) -> None:
         physics.data.qpos[self._qpos] = HOME + self.random.uniform(-0.1, 0.1, size=3)
@@ -69,10 +86,17 @@ class JacoPush(ShapedTask):
         yaw = self.random.uniform(-0.3, 0.3)
         physics.data.qpos[self._block_qpos:self._block_qpos + 7] = [start[0], start[1], BLOCK_HALF_SIZE,
                                                                      np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
-        side = 1.0 if self.random.uniform() < 0.5 else -1.0
-        physics.model.site_pos[self._goal] = [BLOCK_START[0], side * GOAL_OFFSET_Y, 0.005]
+        self.set_episode_parameters(physics, [1.0 if self.random.uniform() < 0.5 else -1.0])
         physics.forward()
         super().initialize_episode(physics)
+
+    def episode_parameters(self, physics) -> np.ndarray:
+        """[1]: the side of the episode's goal (+1 left, -1 right)."""
+        return np.array([self._side])
+
+    def set_episode_parameters(self, physics, values) -> None:
+        self._side = 1.0 if float(values[0]) >= 0 else -1.0
+        physics.model.site_pos[self._goal] = [BLOCK_START[0], self._side * GOAL_OFFSET_Y, 0.005]
 
     def _block_pos(self, physics) -> np.ndarray:
         return physics.data.xpos[self._block]
