@@ -194,7 +194,7 @@ class Config:
     init_from: str = ""
     """Run directory of a trained source run: this run starts from the newest intact checkpoint of it (the
     parts ``adapt.reuse`` names), as ``ezrobot finetune`` does; a resumed run continues from its own
-    checkpoint instead. Empty: train from scratch."""
+    checkpoint instead. Saved as an absolute path. Empty: train from scratch."""
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -1,6 +1,7 @@
 """Compose the run configuration with Hydra: ConfigStore schema + packaged YAML presets + CLI overrides."""
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from typing import List, Sequence
@@ -100,6 +101,7 @@ def load_config(overrides: Sequence[str] = ()) -> Config:
     if not cfg.run_dir:
         cfg.run_dir = default_run_dir(cfg)
     cfg.task = absolute_task(cfg.task)
+    cfg.init_from = os.path.abspath(cfg.init_from) if cfg.init_from else ""  # found again from any directory
     validate(cfg)
     return cfg
 

@@ -111,6 +111,21 @@ def test_relabelled_rewards_equal_the_new_task_on_the_same_states():
     np.testing.assert_allclose(relabelled[:len(new_rewards)], new_rewards, atol=1e-5)
 
 
+def test_jaco_push_relabels_its_own_states_exactly():
+    env, spec = make_env("jaco_push", EnvConfig(), seed=4, train=True)
+    env.reset(seed=4)
+    rewards, states = [], []
+    for action in np.random.default_rng(1).uniform(-1, 1, (15, 3)):
+        _, reward, *_, info = env.step(action)
+        rewards.append(reward)
+        states.append(info["physics_states"])
+    states = np.array(states)
+    again = env.rewards_of_states(states.reshape(-1, states.shape[-1])).reshape(states.shape[:2]).sum(1)
+    env.close()
+    assert spec.physics_state_shape == (2, 23)
+    np.testing.assert_allclose(again, rewards, rtol=1e-12, atol=1e-12)
+
+
 def test_cartpole_balance_states_relabel_to_swingup_rewards():
     """dm_control's cartpole tasks share the model and the smooth reward: relabelling balance transitions
     with swingup gives their stored rewards back."""
