@@ -255,6 +255,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.replay_ratio={cfg.train.replay_ratio!r} must be > 0 (updates per agent step)")
     if len(cfg.train.visit_temperatures) != len(cfg.train.temperature_milestones) + 1:
         raise ConfigError("train.visit_temperatures must have one more entry than train.temperature_milestones")
+    if not cfg.init_from and cfg.adapt != AdaptConfig():
+        changed = next(k for k, v in vars(cfg.adapt).items() if v != getattr(AdaptConfig(), k))
+        raise ConfigError(f"adapt.{changed}={getattr(cfg.adapt, changed)!r} acts only in a run initialised from "
+                          "another: set init_from=RUN_DIR (or use ezrobot finetune from=RUN_DIR)")
     if cfg.init_from and os.path.abspath(cfg.init_from) == os.path.abspath(cfg.run_dir or default_run_dir(cfg)):
         raise ConfigError(f"init_from={cfg.init_from!r} is this run's own run_dir; choose another run_dir")
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):

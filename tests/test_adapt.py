@@ -80,6 +80,12 @@ def test_variants_are_parameters_with_the_same_specs():
     heavy.close()
 
 
+def test_adapt_fields_without_init_from_are_refused(capsys):
+    assert cli.main(["train", "adapt.reuse_replay=true", "env_steps=10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "adapt.reuse_replay=True" in err and "init_from=RUN_DIR" in err and "\n" not in err
+
+
 def test_bad_variant_parameter_is_one_line(capsys):
     code = cli.main(["train", "experiment=robot_proprio", "+env.gym_kwargs.mass_scale=-1", "env_steps=10"])
     err = capsys.readouterr().err.strip()
