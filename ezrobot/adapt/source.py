@@ -41,6 +41,20 @@ class SourceRun:
     checkpoint: str
 
 
+def read_run_config(run_dir: str, field: str) -> Config:
+    """The saved ``config.yaml`` of ``run_dir``; ``field`` names the option that gave it, for the error.
+
+    Raises:
+        ConfigError: the directory holds no run.
+    """
+    path = os.path.join(run_dir, "config.yaml")
+    if not os.path.exists(path):
+        raise ConfigError(f"{field}={run_dir!r} holds no run (no config.yaml); name the run directory of a "
+                          "trained run")
+    with open(path) as f:
+        return from_yaml(f.read())
+
+
 def open_source(run_dir: str, with_replay: bool = False) -> SourceRun:
     """Read the source run's config, build its spec and find its newest intact checkpoint.
 
@@ -48,12 +62,7 @@ def open_source(run_dir: str, with_replay: bool = False) -> SourceRun:
         ConfigError: the directory holds no trained run.
         CheckpointError: it has no intact checkpoint.
     """
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.exists(path):
-        raise ConfigError(f"init_from={run_dir!r} holds no run (no config.yaml); name the run directory of a "
-                          "trained run")
-    with open(path) as f:
-        cfg = from_yaml(f.read())
+    cfg = read_run_config(run_dir, "init_from")
     env, spec = make_env(cfg.task, cfg.env, seed=cfg.seed, train=False)
     env.close()
     files = ("state.pt", "replay.npz") if with_replay else ("state.pt",)
@@ -142,12 +151,7 @@ def finetune_overrides(source_dir: str, overrides: list) -> list:
     Raises:
         ConfigError: ``source_dir`` holds no run.
     """
-    path = os.path.join(source_dir, "config.yaml")
-    if not os.path.exists(path):
-        raise ConfigError(f"from={source_dir!r} holds no run (no config.yaml); name the run directory of a "
-                          "trained run")
-    with open(path) as f:
-        src = from_yaml(f.read())
+    src = read_run_config(source_dir, "from")
     given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
     base = [f"experiment={src.experiment}", f"init_from={source_dir}"]
     base += [] if "task" in given else [f"task={src.task}"]

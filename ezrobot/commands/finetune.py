@@ -2,15 +2,10 @@
 run's newest intact checkpoint (the config's ``init_from`` and ``adapt`` group); re-running it resumes."""
 from __future__ import annotations
 
-import json
-import shlex
-import sys
 from typing import List
 
 from ezrobot.adapt.source import finetune_overrides
-from ezrobot.hydra_config import load_config
-from ezrobot.interrupt import TrainingInterrupted
-from ezrobot.runs import train
+from ezrobot.commands.train import train_and_report
 from ezrobot.usage import UsageError
 
 USAGE = """usage: ezrobot finetune from=RUN_DIR [task=NEW_TASK] [key=value ...]
@@ -32,12 +27,4 @@ def main(args: List[str]) -> int:
         raise UsageError("finetune needs one from=RUN_DIR (the trained source run), e.g. "
                          "`ezrobot finetune from=runs/robot_proprio-jaco_reach-s0 +env.gym_kwargs.obstacle=true`")
     rest = [a for a in args if not a.startswith("from=")]
-    try:
-        summary = train(load_config(finetune_overrides(sources[0], rest)))
-    except TrainingInterrupted as stop:
-        command = shlex.join(["ezrobot", "finetune", *args])
-        print(f"ezrobot: {stop.signal_name} at {stop.env_steps} env steps: checkpoint written to "
-              f"{stop.checkpoint}; resume with: {command}", file=sys.stderr)
-        return stop.exit_code
-    print(json.dumps(summary))
-    return 0
+    return train_and_report(finetune_overrides(sources[0], rest), ["ezrobot", "finetune", *args])

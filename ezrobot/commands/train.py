@@ -21,12 +21,21 @@ def main(args: List[str]) -> int:
         print("usage: ezrobot train [key=value ...]\n\nconfig fields (defaults of the schema; presets "
               "override them):\n" + schema_help())
         return 0
+    return train_and_report(args, ["ezrobot", "train", *args])
+
+
+def train_and_report(overrides: List[str], command: List[str]) -> int:
+    """Train the config composed from ``overrides`` and print its summary; on SIGINT / SIGTERM print where the
+    checkpoint went and the ``command`` that resumes it.
+
+    Returns:
+        0, or 130 / 143 after SIGINT / SIGTERM.
+    """
     try:
-        summary = train(load_config(args))
+        summary = train(load_config(overrides))
     except TrainingInterrupted as stop:
-        command = shlex.join(["ezrobot", "train", *args])
         print(f"ezrobot: {stop.signal_name} at {stop.env_steps} env steps: checkpoint written to "
-              f"{stop.checkpoint}; resume with: {command}", file=sys.stderr)
+              f"{stop.checkpoint}; resume with: {shlex.join(command)}", file=sys.stderr)
         return stop.exit_code
     print(json.dumps(summary))
     return 0
