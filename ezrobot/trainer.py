@@ -18,6 +18,7 @@ from ezrobot.adapt.source import initialise
 from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoint, load_checkpoint,
                                 load_model_weights, save_checkpoint)
 from ezrobot.config import start_transitions
+from ezrobot.evaluate import release_freed_memory
 from ezrobot.factory import Parts, TrainingParts
 from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
 from ezrobot.learner import NumericError
@@ -59,6 +60,7 @@ class Trainer:
         self.last_metrics: Dict[str, float] = {}
         self.last_eval: Optional[float] = None
         self._bar = None
+        self._wall0, self._wall0_offset = time.perf_counter(), 0.0
         self.start_transitions = start_transitions(cfg)
 
     # ----------------------------------------------------------------------------------- checkpoints
@@ -106,8 +108,11 @@ class Trainer:
                                "written (the last one is intact); lower optim.lr")
         replay_state = self.t.replay.state_dict() if self.cfg.log.save_replay else None
         self.c.wall_time_s = self._elapsed()
-        return save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
+        path = save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
                                keep=self.cfg.log.keep_checkpoints)
+        del replay_state
+        release_freed_memory()  # the replay's copy and the pickled environments: ~50-150 MB kept otherwise
+        return path
 
     def try_resume(self) -> bool:
         """Load the newest intact checkpoint of the run directory, if any (damaged newer ones are reported in
