@@ -76,7 +76,7 @@ def summarize(episodes: List[EpisodeStats], prefix: str = "eval") -> Dict[str, f
 def release_freed_memory() -> None:
     """Collect garbage and hand the C heap's free pages back to the system (glibc ``malloc_trim``; a no-op
     elsewhere). Building and closing evaluation environments (MuJoCo models, dm_control physics) and writing a
-    checkpoint (the replay's copy, the pickled self-play environments) leave freed but fragmented heap that
+    checkpoint (the pickled self-play environments, the serialised state) leave freed but fragmented heap that
     glibc keeps: without this the RSS of a run climbed by ~100 MB per evaluation for the first evaluations,
     and by ~145 MB at the first checkpoint (``ezrobot bench memory``, docs/RESULTS.md#memory)."""
     gc.collect()

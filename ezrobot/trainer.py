@@ -106,12 +106,12 @@ class Trainer:
         if bad is not None:
             raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
                                "written (the last one is intact); lower optim.lr")
-        replay_state = self.t.replay.state_dict() if self.cfg.log.save_replay else None
+        replay_state = self.t.replay.state_dict(copy=False) if self.cfg.log.save_replay else None
         self.c.wall_time_s = self._elapsed()
         path = save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
                                keep=self.cfg.log.keep_checkpoints)
         del replay_state
-        release_freed_memory()  # the replay's copy and the pickled environments: ~50-150 MB kept otherwise
+        release_freed_memory()  # the pickled environments and torch's buffers: ~50-150 MB kept otherwise
         return path
 
     def try_resume(self) -> bool:

@@ -48,7 +48,7 @@ def test_bench_memory_rejects_non_positive_values(flag):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
 def test_a_checkpoint_hands_its_temporary_memory_back(tmp_path):
-    """Writing a checkpoint copies the replay and pickles the self-play environments (~25 MB for two
+    """Writing a checkpoint serialises the state and pickles the self-play environments (~25 MB for two
     dm_control cartpoles); without trimming the heap afterwards the first checkpoint kept ~50 MB (~145 MB
     in a longer run), which broke the 30-minute flatness of ``ezrobot bench memory``."""
     cfg = load_config(["experiment=dmc_proprio", "task=dmc/cartpole-swingup", "replay.capacity=2000",

@@ -512,3 +512,18 @@ def test_content_keys_change_exactly_when_the_stacked_observation_changes():
                     cuts += not rewritten
             before[p] = (key, stack, replay.state_dict()["insertion"][p])
     assert rewrites > 0 and cuts > 0
+
+
+def test_state_dict_copies_unless_told_not_to():
+    """A checkpoint reads the buffer's own arrays (``copy=False``: no second pixel replay in memory while it is
+    written); every other caller gets a snapshot that later adds do not change."""
+    replay = make(vec_spec(), capacity=12, num_envs=1, unroll=1, td=2)
+    driver = Driver(replay, [[(100, "terminated")]])
+    for _ in range(3):
+        driver.step()
+    snapshot, live = replay.state_dict(), replay.state_dict(copy=False)
+    assert not np.shares_memory(snapshot["obs"], live["obs"])
+    assert np.array_equal(snapshot["obs"], live["obs"]) and np.array_equal(snapshot["insertion"], live["insertion"])
+    driver.step()
+    assert np.array_equal(replay.state_dict()["insertion"], live["insertion"])
+    assert not np.array_equal(snapshot["insertion"], live["insertion"])

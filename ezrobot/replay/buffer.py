@@ -362,13 +362,20 @@ class Replay:
         return actions
 
     # ------------------------------------------------------------------------------------ checkpoint
-    def state_dict(self) -> Dict[str, object]:
-        """Plain numpy arrays and ints (``np.savez``-ready), including each env's live episode position."""
-        state: Dict[str, object] = {name: getattr(self, "_" + name).copy() for name in _ARRAYS}
+    def state_dict(self, copy: bool = True) -> Dict[str, object]:
+        """Plain numpy arrays and ints (``np.savez``-ready), including each env's live episode position.
+
+        Args:
+            copy: Copy the arrays (a snapshot). ``False`` returns the buffer's own arrays, for a caller that
+                only reads them before the next ``add`` (a checkpoint written at once): a pixel replay is
+                gigabytes, and the copy would double the run's memory while the checkpoint is written.
+        """
+        own = (lambda a: a.copy()) if copy else (lambda a: a)
+        state: Dict[str, object] = {name: own(getattr(self, "_" + name)) for name in _ARRAYS}
         if self.continuous:
-            state["sampled_actions"] = self._sampled_actions.copy()
+            state["sampled_actions"] = own(self._sampled_actions)
         if self._physics_states is not None:
-            state["physics_states"] = self._physics_states.copy()
+            state["physics_states"] = own(self._physics_states)
         state.update({name: getattr(self, "_" + name) for name in _SCALARS})
         state.update(self._prio.state_dict())
         return state
