@@ -57,7 +57,9 @@ def scale_dynamics(model, bodies: Sequence[int], *, mass_scale: float = 1.0, fri
 
 
 def add_obstacle(spec: mujoco.MjSpec, name: str, radius: float) -> None:
-    """A static sphere ``name`` in the world that collides with the robot (moved per episode through
-    ``model.geom_pos``)."""
-    spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[radius, 0, 0],
-                            pos=[0.0, 0.0, -1.0], contype=1, conaffinity=1, rgba=[0.5, 0.5, 0.55, 1.0])
+    """A sphere geom ``name`` on a mocap body ``name`` that collides with the robot, moved per episode through
+    ``data.mocap_pos``. (A geom of the world body cannot be moved: MuJoCo caches the bounding boxes of static
+    bodies at compile time, so a world geom moved through ``model.geom_pos`` never collides again.)"""
+    body = spec.worldbody.add_body(name=name, mocap=True, pos=[0.0, 0.0, -1.0])
+    body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[radius, 0, 0], contype=1, conaffinity=1,
+                  rgba=[0.5, 0.5, 0.55, 1.0])

@@ -70,12 +70,22 @@ def test_variants_are_parameters_with_the_same_specs():
     assert m1.ngeom == m0.ngeom + 1 and heavy_spec.obs_shape == base.spec.obs_shape
     heavy.reset(seed=0)
     task, physics = heavy.unwrapped.task, heavy.unwrapped.physics
-    obstacle = physics.model.geom_pos[physics.model.geom("obstacle").id]
+    geom = physics.model.geom("obstacle").id
+    obstacle = physics.data.geom_xpos[geom].copy()
     target = physics.model.site_pos[physics.model.site("target").id]
-    hand = physics.data.site_xpos[physics.model.site("jaco/hand/gripsite").id]
+    hand = physics.data.site_xpos[physics.model.site("jaco/hand/gripsite").id].copy()
     assert min(np.linalg.norm(obstacle - target), np.linalg.norm(obstacle - hand)) > 0.1  # between, on neither
     assert np.linalg.norm(obstacle - (hand + target) / 2) < 0.05
     assert task.episode_parameters(physics).shape == (1,)
+
+    def touching() -> int:
+        return sum(geom in (c.geom1, c.geom2) for c in physics.data.contact[:physics.data.ncon])
+    assert touching() == 0  # the start pose clears it
+    # it collides with the arm wherever it is put (a world geom moved through model.geom_pos never did:
+    # MuJoCo keeps static bodies' bounding boxes from compile time)
+    physics.data.mocap_pos[0] = physics.data.geom_xpos[physics.model.geom("jaco/hand/link_6_main").id]
+    physics.forward()
+    assert touching() > 0
     base.close()
     heavy.close()
 
