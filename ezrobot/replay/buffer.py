@@ -363,19 +363,12 @@ class Replay:
 
     # ------------------------------------------------------------------------------------ checkpoint
     def state_dict(self, copy: bool = True) -> Dict[str, object]:
-        """Plain numpy arrays and ints (``np.savez``-ready), including each env's live episode position.
-
-        Args:
-            copy: Copy the arrays (a snapshot). ``False`` returns the buffer's own arrays, for a caller that
-                only reads them before the next ``add`` (a checkpoint written at once): a pixel replay is
-                gigabytes, and the copy would double the run's memory while the checkpoint is written.
-        """
+        """Plain numpy arrays and ints (``np.savez``-ready), including each env's live episode position; copies
+        unless ``copy=False`` (a checkpoint written at once: no second pixel replay in memory meanwhile)."""
         own = (lambda a: a.copy()) if copy else (lambda a: a)
         state: Dict[str, object] = {name: own(getattr(self, "_" + name)) for name in _ARRAYS}
-        if self.continuous:
-            state["sampled_actions"] = own(self._sampled_actions)
-        if self._physics_states is not None:
-            state["physics_states"] = own(self._physics_states)
+        state.update({name: own(getattr(self, "_" + name)) for name in ("sampled_actions", "physics_states")
+                      if getattr(self, "_" + name) is not None})  # continuous actions; stored physics states
         state.update({name: getattr(self, "_" + name) for name in _SCALARS})
         state.update(self._prio.state_dict())
         return state
