@@ -365,7 +365,7 @@ class Replay:
     def state_dict(self, copy: bool = True) -> Dict[str, object]:
         """Plain numpy arrays and ints (``np.savez``-ready), including each env's live episode position; copies
         unless ``copy=False`` (a checkpoint written at once: no second pixel replay in memory meanwhile)."""
-        own = (lambda a: a.copy()) if copy else (lambda a: a)
+        own = np.copy if copy else np.asarray  # np.asarray returns the array itself
         state: Dict[str, object] = {name: own(getattr(self, "_" + name)) for name in _ARRAYS}
         state.update({name: own(getattr(self, "_" + name)) for name in ("sampled_actions", "physics_states")
                       if getattr(self, "_" + name) is not None})  # continuous actions; stored physics states
