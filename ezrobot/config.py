@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from ezrobot.adapt.config import AdaptConfig
+from ezrobot.distributed.config import DistributedConfig
 from ezrobot.envs.spec import EnvConfig
 from ezrobot.mcts.config import SearchConfig
 from ezrobot.nets.config import ModelConfig
@@ -204,6 +205,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
     adapt: AdaptConfig = field(default_factory=AdaptConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 _POSITIVE = (
@@ -268,7 +270,7 @@ def validate(cfg: Config) -> None:
 
 def _validate_nested(cfg: Config) -> None:
     """Run the sub-configs' own validators where their modules provide one."""
-    for name in ("search", "model", "replay", "adapt"):
+    for name in ("search", "model", "replay", "adapt", "distributed"):
         sub = getattr(cfg, name)
         check = getattr(sub, "validate", None)
         if callable(check):

@@ -154,6 +154,27 @@ def sized_replay(cfg: Config, spec: EnvSpec, derived: Derived, policy_size: int)
     return dataclasses.replace(cfg.replay, capacity=capacity)
 
 
+def replay_kwargs(cfg: Config, spec: EnvSpec, num_envs: int) -> dict:
+    """``Replay``'s keyword arguments for ``num_envs`` environments writing to it."""
+    continuous = spec.action_type == "continuous"
+    return {"num_envs": num_envs, "unroll_steps": cfg.train.unroll_steps, "td_steps": cfg.train.td_steps,
+            "policy_size": cfg.search.num_sampled_actions if continuous else spec.num_actions,
+            "action_dim": spec.num_actions if continuous else 0}
+
+
+def build_learner(cfg: Config, video_recorder: Optional[VideoRecorder] = None) -> Tuple[Parts, Learner, ReplayConfig]:
+    """The parts of a distributed run's learner process: model copies, search agent, evaluator, learner and
+    the replay settings sized for the envs of all its self-play actors (the replay itself lives elsewhere)."""
+    parts, first_env = _build_core(cfg, video_recorder)
+    first_env.close()
+    spec = parts.spec
+    policy_size = cfg.search.num_sampled_actions if spec.action_type == "continuous" else spec.num_actions
+    envs = cfg.train.num_envs * cfg.distributed.num_actors
+    sizing = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, num_envs=envs))
+    learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model)
+    return parts, learner, sized_replay(sizing, spec, parts.derived, policy_size)
+
+
 def build_training(cfg: Config, video_recorder: Optional[VideoRecorder] = None) -> Tuple[Parts, TrainingParts]:
     """Environments, model copies, search agent, evaluator, replay, learner, reanalyzer and self-play.
 
@@ -168,9 +189,7 @@ def build_training(cfg: Config, video_recorder: Optional[VideoRecorder] = None) 
     envs = [first_env] + [make_env(cfg.task, cfg.env, seed=cfg.seed + i, train=True)[0]
                           for i in range(1, cfg.train.num_envs)]
     replay_cfg = sized_replay(cfg, spec, parts.derived, policy_size)
-    replay = Replay(replay_cfg, spec, num_envs=cfg.train.num_envs, unroll_steps=cfg.train.unroll_steps,
-                    td_steps=cfg.train.td_steps, policy_size=policy_size,
-                    action_dim=spec.num_actions if continuous else 0)
+    replay = Replay(replay_cfg, spec, **replay_kwargs(cfg, spec, cfg.train.num_envs))
     learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model)
     reanalyzer = Reanalyzer(cfg, spec, parts.derived, replay, parts.target_model, parts.agent, parts.device)
     selfplay = SelfPlay(envs, spec, replay, seed=cfg.seed)

@@ -39,6 +39,8 @@ def _check_overrides(overrides: Sequence[str]) -> None:
         if key.lstrip("+~") in REMOVED_FIELDS:
             name = key.lstrip("+~")
             raise ConfigError(f"{name} was removed: {REMOVED_FIELDS[name]}")
+        if key.lstrip("+~") == "distributed" and value not in ("none", "ray"):
+            raise ConfigError(f"distributed={value!r} is not allowed; choose none (one process) or ray")
         if key.lstrip("+~") == "experiment" and value not in experiments():
             raise ConfigError(
                 f"experiment={value!r} is not a preset{suggest(value, experiments())}; "

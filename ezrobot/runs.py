@@ -15,14 +15,15 @@ from omegaconf import OmegaConf
 from ezrobot.adapt.source import check_source
 from ezrobot.checkpoint import CheckpointError, check_checkpoint, load_checkpoint, load_model_weights, newest_intact
 from ezrobot.config import REMOVED_FIELDS, Config, ConfigError, absolute_task
-from ezrobot.factory import Parts, build_parts, build_training
+from ezrobot.distributed.trainer import DistributedTrainer
+from ezrobot.factory import Parts, build_learner, build_parts, build_training
 from ezrobot.hydra_config import from_yaml, to_yaml
 from ezrobot.logger import MetricsLogger
 from ezrobot.rollout_video import EvalVideoRecorder
 from ezrobot.trainer import Trainer
 from ezrobot.usage import unwritable_reason
 
-RESUMABLE_DIFFS = ("env_steps", "eval.", "log.", "run_dir", "device", "threads")
+RESUMABLE_DIFFS = ("env_steps", "eval.", "log.", "run_dir", "device", "threads", "distributed.address")
 """Fields that may differ when a run directory is re-used (resume with a longer budget, other logging)."""
 
 
@@ -66,7 +67,11 @@ def train(cfg: Config) -> Dict[str, Any]:
     if os.path.exists(config_path):
         check_same_run(cfg, cfg.run_dir)
     recorder = EvalVideoRecorder(cfg) if cfg.eval.video else None
-    parts, training = build_training(cfg, recorder)  # validates the task before the run dir is written
+    distributed = cfg.distributed.backend == "ray"
+    if distributed:  # the learner's parts; the replay and the environments live in the Ray actors
+        parts, learner, replay_cfg = build_learner(cfg, recorder)
+    else:
+        parts, training = build_training(cfg, recorder)  # validates the task before the run dir is written
     if cfg.init_from and not os.path.exists(config_path):
         check_source(cfg, parts.spec, parts.model)  # a misfit is refused before anything is written
     os.makedirs(cfg.run_dir, exist_ok=True)
@@ -77,6 +82,8 @@ def train(cfg: Config) -> Dict[str, Any]:
     logger = MetricsLogger(cfg.run_dir, tensorboard=cfg.log.tensorboard)
     print(f"ezrobot: run_dir={cfg.run_dir} task={cfg.task} device={parts.device} "
           f"params={parts.param_count / 1e6:.2f}M", file=sys.stderr)
+    if distributed:
+        return DistributedTrainer(parts, learner, replay_cfg, logger).run()
     return Trainer(parts, training, logger).run()
 
 

@@ -82,7 +82,7 @@ class Trainer:
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
 
-    def _restore_rngs(self, rng: Dict[str, Any]) -> None:
+    def restore_rngs(self, rng: Dict[str, Any]) -> None:
         """Put every generator back (checkpoints of earlier versions lack some: those keep their seeds)."""
         self.rng.bit_generator.state = rng["numpy"]
         torch.set_rng_state(rng["torch"])
@@ -107,7 +107,7 @@ class Trainer:
             raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
                                "written (the last one is intact); lower optim.lr")
         replay_state = self.t.replay.state_dict(copy=False) if self.cfg.log.save_replay else None
-        self.c.wall_time_s = self._elapsed()
+        self.c.wall_time_s = self.elapsed()
         path = save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
                                keep=self.cfg.log.keep_checkpoints)
         del replay_state
@@ -135,7 +135,7 @@ class Trainer:
         self.t.learner.optimizer.load_state_dict(state["optimizer"])
         self.c = Counters(**state["counters"])
         self.last_metrics, self.last_eval = dict(state.get("last_metrics", {})), state.get("last_eval")
-        self._restore_rngs(state["rng"])
+        self.restore_rngs(state["rng"])
         if "reanalyzer" in state:
             self.t.reanalyzer.load_state_dict(state["reanalyzer"])
         else:
@@ -160,7 +160,11 @@ class Trainer:
             self.t.selfplay.restart_after_resume()  # the copy closed environment 0's first episode
 
     # ----------------------------------------------------------------------------------- loop parts
-    def _elapsed(self) -> float:
+    def start_clock(self) -> None:
+        """Wall time counts on from the counters' ``wall_time_s`` (0, or the resumed run's)."""
+        self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
+
+    def elapsed(self) -> float:
         return self._wall0_offset + (time.perf_counter() - self._wall0)
 
     def _temperature(self) -> float:
@@ -228,7 +232,7 @@ class Trainer:
         """Run the configured evaluation and log one metrics row."""
         stats = self.p.evaluator(self.p.model, self.c.env_steps)
         row = {"env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps,
-               "train_steps": self.c.updates, "wall_time_s": round(self._elapsed(), 2), **stats,
+               "train_steps": self.c.updates, "wall_time_s": round(self.elapsed(), 2), **stats,
                "train_return_mean": float(np.mean(self.c.train_returns)) if self.c.train_returns else None,
                **self._train_term_means(), "replay_transitions": len(self.t.replay),
                "replay_mb": round(self.t.replay.nbytes / 2**20, 2),
@@ -247,44 +251,44 @@ class Trainer:
         """
         stop = stop if stop is not None else StopRequest()
         resumed = self.try_resume()
-        self._wall0, self._wall0_offset = time.perf_counter(), self.c.wall_time_s
+        self.start_clock()
         if not resumed and self.cfg.init_from:
             self.init_from_source()
             if not any(row.get("env_steps") == 0 for row in self.logger.rows):
                 self.evaluate()  # the loaded agent before its first step: the fine-tune curve starts at 0
         budget = self.p.derived.agent_steps
-        self._open_bar(resumed)
+        self.open_bar(resumed)
         with catch_stop_signals(stop):
             while self.c.agent_steps < budget:
                 self.collect()
                 for _ in range(self._updates_due()):
                     self.update()
-                self._after_step()
-                self._stop_if_requested(stop)
+                self.after_step()
+                self.stop_if_requested(stop)
             done_updates = self.p.derived.total_updates
             while self.c.updates < done_updates and self.t.replay.num_sampleable > 0:
                 self.update()
-                self._stop_if_requested(stop)
+                self.stop_if_requested(stop)
             if not self.logger.rows or self.logger.rows[-1]["env_steps"] != self.c.env_steps:
                 self.evaluate()
             path = self.save()
         if stop.requested:  # a signal during the final evaluation or save: that checkpoint is the stop's
-            self._interrupted(stop, path)
-        return self._summary()
+            self.interrupted(stop, path)
+        return self.summary()
 
-    def _stop_if_requested(self, stop: StopRequest) -> None:
+    def stop_if_requested(self, stop: StopRequest) -> None:
         """At a safe point: when a stop was requested, write a checkpoint and raise TrainingInterrupted."""
         if stop.requested:
-            self._interrupted(stop, self.save())
+            self.interrupted(stop, self.save())
 
-    def _interrupted(self, stop: StopRequest, path: str) -> None:
+    def interrupted(self, stop: StopRequest, path: str) -> None:
         """Close the progress bar and the logger, then raise :class:`TrainingInterrupted` for checkpoint ``path``."""
         if self._bar is not None:
             self._bar.close()
         self.logger.close()
         raise TrainingInterrupted(stop.signum, path, self.c.env_steps)
 
-    def _after_step(self) -> None:
+    def after_step(self) -> None:
         if self.c.env_steps >= self.c.next_eval:
             self.c.next_eval += self.cfg.eval.interval * max(1, math.ceil(
                 (self.c.env_steps - self.c.next_eval + 1) / self.cfg.eval.interval))
@@ -297,7 +301,7 @@ class Trainer:
             self.save()
         self._tick()
 
-    def _open_bar(self, resumed: bool) -> None:
+    def open_bar(self, resumed: bool) -> None:
         if self.cfg.log.progress:
             total = self.p.derived.agent_steps * self.p.spec.action_repeat
             self._bar = Progress(total, self.c.env_steps, resumed)
@@ -306,12 +310,12 @@ class Trainer:
         if self._bar is not None:
             self._bar.tick(self.c.env_steps, self.c.updates, self.last_eval, force=force)
 
-    def _summary(self) -> Dict[str, Any]:
+    def summary(self) -> Dict[str, Any]:
         if self._bar is not None:
             self._bar.close()
         rows = self.logger.rows
         best = self.logger.best()
-        wall = self._elapsed()
+        wall = self.elapsed()
         summary = {
             "task": self.cfg.task, "experiment": self.cfg.experiment, "seed": self.cfg.seed,
             "env_steps": self.c.env_steps, "agent_steps": self.c.agent_steps, "train_steps": self.c.updates,

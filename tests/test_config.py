@@ -1,5 +1,6 @@
 """Config schema, Hydra composition, validation and the YAML round trip (ezrobot.config, hydra_config)."""
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -136,3 +137,16 @@ def test_schema_help_lists_every_leaf_field():
     for key in ("seed=0", "train.batch_size=", "search.num_simulations=", "optim.optimizer='sgd'",
                 "replay.capacity=", "model.preset="):
         assert key in text
+
+
+def test_distributed_group_selects_ray_and_checks_its_fields():
+    cfg = load_config(["distributed=ray", "distributed.num_actors=3", "distributed.num_reanalyzers=0"])
+    assert (cfg.distributed.backend, cfg.distributed.num_actors, cfg.distributed.num_reanalyzers) == ("ray", 3, 0)
+    assert cfg.distributed.lead(cfg.train.num_envs) == 2 * cfg.train.num_envs * 3
+    assert load_config([]).distributed.backend == "none"
+    for bad, says in (("distributed=spark", "distributed='spark' is not allowed"),
+                      ("distributed.num_actors=0", "num_actors=0 must be >= 1"),
+                      ("distributed.max_lead=-1", "max_lead=-1 must be >= 0"),
+                      ("distributed.address=auto", "address='auto' is read only with distributed=ray")):
+        with pytest.raises(ConfigError, match=re.escape(says)):
+            load_config([bad])

@@ -240,8 +240,8 @@ def test_metric_keys_are_documented(config_doc):
     train_terms = Trainer._train_term_means(recent)
     assert train_terms == {"train/reward/near": 2.0}
     emitted |= {"train/reward/<term>"}
-    for module in ("learner.py", "reanalyze.py"):
-        emitted |= set(re.findall(r'"((?:loss|train|reanalyze)/[a-z_]+)"', _read("ezrobot", module)))
+    for module in ("learner.py", "reanalyze.py", "distributed/trainer.py"):
+        emitted |= set(re.findall(r'"((?:loss|train|reanalyze|distributed)/[a-z_]+)"', _read("ezrobot", module)))
     assert {"env_steps", "loss/total", "reanalyze/td_horizon_mean", "eval_success_rate"} <= emitted
     assert emitted == documented, (f"emitted but undocumented: {sorted(emitted - documented)}; "
                                    f"documented but never emitted: {sorted(documented - emitted)}")

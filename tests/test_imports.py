@@ -18,10 +18,11 @@ MAX_LINES = 400
 LAYERS: List[Tuple[str, ...]] = [
     ("ezrobot.cli", "ezrobot.__main__", "ezrobot.commands"),
     ("ezrobot.bench.dmc", "ezrobot.bench.update", "ezrobot.bench.memory", "ezrobot.bench.probe",
-     "ezrobot.bench.adapt"),
+     "ezrobot.bench.adapt", "ezrobot.bench.distributed"),
     ("ezrobot.runs",),
-    ("ezrobot.trainer",),
-    ("ezrobot.factory",),
+    ("ezrobot.trainer", "ezrobot.distributed.trainer"),
+    ("ezrobot.distributed.launch",),
+    ("ezrobot.factory", "ezrobot.distributed.workers", "ezrobot.distributed.owner"),
 ]
 """The rest (algorithm, nets, envs, tasks) lies below these; ``ezrobot.mcts`` is checked separately."""
 

@@ -1,14 +1,14 @@
-"""``ezrobot bench search|dmc|update|memory|probe|adapt [options]``: benchmarks that print JSON (search engine
-throughput, the DMC protocol, learner update cost, resident memory once the replay is full, what a trained
-agent's search knows, fine-tuning against training from scratch); each benchmark module parses its own
-options."""
+"""``ezrobot bench search|dmc|update|memory|probe|adapt|distributed [options]``: benchmarks that print JSON
+(search engine throughput, the DMC protocol, learner update cost, resident memory once the replay is full, what
+a trained agent's search knows, fine-tuning against training from scratch, distributed runs against the
+embedded trainer); each benchmark module parses its own options."""
 from __future__ import annotations
 
 from typing import List
 
 from ezrobot.usage import UsageError
 
-BENCHES = ("search", "dmc", "update", "memory", "probe", "adapt")
+BENCHES = ("search", "dmc", "update", "memory", "probe", "adapt", "distributed")
 
 
 def main(args: List[str]) -> int:
@@ -19,7 +19,8 @@ def main(args: List[str]) -> int:
               "[--json] | ezrobot bench memory [--experiment E] [--capacity N] [--minutes M] [--interval S] "
               "[--out FILE] [--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] [--json] | "
               "ezrobot bench adapt --pairs SRC:TGT[,...]|acceptance --seeds 0,1 --env-steps N [--adapt \"k=v ...\"] "
-              "[--out DIR] [--json]")
+              "[--out DIR] [--json] | ezrobot bench distributed [--experiment E] [--actors 1,2] [--env-steps N] "
+              "[--repeats R] [--out DIR] [--json]")
         return 0
     name, rest = args[0], args[1:]
     if name == "search":  # each benchmark imports only what it runs (search: the engine without torch models)
@@ -40,4 +41,7 @@ def main(args: List[str]) -> int:
     if name == "adapt":
         from ezrobot.bench import adapt
         return adapt.main(rest)
+    if name == "distributed":
+        from ezrobot.bench import distributed
+        return distributed.main(rest)
     raise UsageError(f"unknown benchmark {name!r}; choose one of {', '.join(BENCHES)}")
