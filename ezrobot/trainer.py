@@ -114,9 +114,10 @@ class Trainer:
         release_freed_memory()  # the pickled environments and torch's buffers: ~50-150 MB kept otherwise
         return path
 
-    def try_resume(self) -> bool:
-        """Load the newest intact checkpoint of the run directory, if any (damaged newer ones are reported in
-        one line on stderr). Returns True when resumed.
+    def load_newest(self) -> Optional[Tuple[Dict[str, Any], Optional[Dict[str, Any]]]]:
+        """Load the newest intact checkpoint's networks, optimizer, counters, metrics and generators (damaged
+        newer ones are reported in one line on stderr). Returns its ``(state, replay_state)``, or None when
+        the run directory has no checkpoint.
 
         Raises:
             CheckpointError: every checkpoint of the run directory is damaged.
@@ -128,7 +129,7 @@ class Trainer:
             raise CheckpointError(f"run_dir {self.cfg.run_dir!r} has no intact checkpoint ({damaged[0]}); "
                                   "move its checkpoints/ away to start the run again")
         if path is None:
-            return False
+            return None
         state, replay_state = load_checkpoint(path, map_location=self.p.device)
         for name in ("model", "target_model", "selfplay_model"):
             load_model_weights(getattr(self.p, name), state[name], path)
@@ -136,6 +137,15 @@ class Trainer:
         self.c = Counters(**state["counters"])
         self.last_metrics, self.last_eval = dict(state.get("last_metrics", {})), state.get("last_eval")
         self.restore_rngs(state["rng"])
+        return state, replay_state
+
+    def try_resume(self) -> bool:
+        """Continue from the newest intact checkpoint of the run directory, if any (:meth:`load_newest`, then
+        the reanalyzer, the replay and the self-play environments). Returns True when resumed."""
+        loaded = self.load_newest()
+        if loaded is None:
+            return False
+        state, replay_state = loaded
         if "reanalyzer" in state:
             self.t.reanalyzer.load_state_dict(state["reanalyzer"])
         else:

@@ -7,9 +7,7 @@ actors wait for the learner when it falls behind), evaluation, checkpoints in th
 """
 from __future__ import annotations
 
-import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
@@ -18,19 +16,18 @@ import numpy as np
 import torch
 
 from ezrobot.adapt.source import initialise
-from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoint, load_checkpoint,
-                                load_model_weights, save_checkpoint)
+from ezrobot.checkpoint import save_checkpoint
 from ezrobot.distributed.launch import Roles, connect, import_ray, start_owner, start_workers
 from ezrobot.distributed.owner import COUNTERS
 from ezrobot.distributed.workers import RemoteReplay, batch_to, beta_at
 from ezrobot.evaluate import release_freed_memory
-from ezrobot.factory import Parts, build_learner, replay_kwargs
+from ezrobot.factory import Parts, replay_kwargs
 from ezrobot.interrupt import StopRequest, catch_stop_signals
 from ezrobot.learner import Learner, NumericError
 from ezrobot.logger import MetricsLogger
 from ezrobot.reanalyze import Reanalyzer
 from ezrobot.replay.buffer import Replay
-from ezrobot.trainer import Counters, Trainer
+from ezrobot.trainer import Trainer
 from ezrobot.types import TrainBatch
 
 
@@ -172,21 +169,10 @@ class DistributedTrainer(Trainer):
 
     def try_resume(self) -> bool:
         """Load the newest intact checkpoint into the learner and the owner (before any actor starts)."""
-        path, damaged = find_checkpoint(self.cfg.run_dir)
-        if damaged and path is not None:
-            print(damaged_message(damaged, path), file=sys.stderr)
-        elif damaged:
-            raise CheckpointError(f"run_dir {self.cfg.run_dir!r} has no intact checkpoint ({damaged[0]}); "
-                                  "move its checkpoints/ away to start the run again")
-        if path is None:
+        loaded = self.load_newest()
+        if loaded is None:
             return False
-        state, replay_state = load_checkpoint(path, map_location=self.p.device)
-        for name in ("model", "target_model", "selfplay_model"):
-            load_model_weights(getattr(self.p, name), state[name], path)
-        self.t.learner.optimizer.load_state_dict(state["optimizer"])
-        self.c = Counters(**state["counters"])
-        self.last_metrics, self.last_eval = dict(state.get("last_metrics", {})), state.get("last_eval")
-        self.restore_rngs(state["rng"])
+        state, replay_state = loaded
         self.ray.get(self.roles.owner.restore.remote(state["counters"], replay_state, self.c.updates))
         self.logger.truncate_after(self.c.env_steps)
         return True
