@@ -220,7 +220,7 @@ class DistributedTrainer(Trainer):
             if status["updates_allowed"] > self.c.updates:
                 self.learn(*self.sample_batch())
             else:
-                time.sleep(0.002)
+                time.sleep(0.005)  # no update due: wait for the actors' next steps
             self.after_step()
             self.stop_if_requested(stop)
         self.ray.get(self.roles.actor_runs)  # every actor has seen the budget spent: the counters are final

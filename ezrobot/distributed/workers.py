@@ -113,7 +113,7 @@ class SelfPlayWorker:
         applied = 0
         while not status["done"]:
             while not status["may_collect"] and not status["done"]:
-                time.sleep(0.005)
+                time.sleep(0.01)  # the learner is behind: wait for its updates
                 status = ray.get(self.owner.status.remote())
             if status["done"]:
                 break
