@@ -92,7 +92,8 @@ def test_a_killed_actor_is_restarted_and_a_resumed_run_continues(tmp_path):
     assert resumed["env_steps"] >= 2000
     _check_counts(run_dir, 2000)
     rows = _rows(run_dir)
-    assert [r["env_steps"] for r in rows][:2] == [500, 1000]
+    first, second = (r["env_steps"] for r in rows[:2])  # the first run's rows, kept by the resume
+    assert 500 <= first < 600 and 1000 <= second < 1100, rows
     assert max(r["eval_return_mean"] for r in rows) >= 60, rows  # learns (random play: ~20; 88-208 measured)
 
 
