@@ -328,3 +328,15 @@ def derive(cfg: Config, action_repeat: int) -> Derived:
     temps = tuple(int(m * total_updates) for m in cfg.train.temperature_milestones)
     return Derived(agent_steps, max(1, total_updates), agent_steps, temps)
 
+
+def visit_temperature(cfg: Config, derived: Derived, updates: int) -> float:
+    """The self-play visit temperature after ``updates`` updates (``train.visit_temperatures`` switched at
+    ``derived.temperature_steps``)."""
+    return cfg.train.visit_temperatures[sum(updates >= s for s in derived.temperature_steps)]
+
+
+def importance_beta(cfg: Config, derived: Derived, updates: int) -> float:
+    """The importance-sampling exponent after ``updates`` updates: ``replay.beta_start`` annealed linearly to
+    ``replay.beta_end`` over the run's updates."""
+    frac = min(1.0, updates / max(1, derived.total_updates))
+    return cfg.replay.beta_start + (cfg.replay.beta_end - cfg.replay.beta_start) * frac

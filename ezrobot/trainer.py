@@ -17,7 +17,7 @@ import torch
 from ezrobot.adapt.source import initialise
 from ezrobot.checkpoint import (CheckpointError, damaged_message, find_checkpoint, load_checkpoint,
                                 load_model_weights, save_checkpoint)
-from ezrobot.config import start_transitions
+from ezrobot.config import importance_beta, start_transitions, visit_temperature
 from ezrobot.evaluate import release_freed_memory
 from ezrobot.factory import Parts, TrainingParts
 from ezrobot.interrupt import StopRequest, TrainingInterrupted, catch_stop_signals
@@ -95,17 +95,21 @@ class Trainer:
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
 
+    def check_finite_weights(self) -> None:
+        """Raise :class:`NumericError` naming the first online weight that holds NaN or inf."""
+        bad = next((name for name, w in self.p.model.state_dict().items()
+                    if w.is_floating_point() and not bool(torch.isfinite(w).all())), None)
+        if bad is not None:
+            raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
+                               "written (the last one is intact); lower optim.lr")
+
     def save(self) -> str:
         """Write an atomic checkpoint of everything needed to resume.
 
         Raises:
             NumericError: the online weights hold NaN or inf (nothing is written: the last checkpoint stays).
         """
-        bad = next((name for name, w in self.p.model.state_dict().items()
-                    if w.is_floating_point() and not bool(torch.isfinite(w).all())), None)
-        if bad is not None:
-            raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
-                               "written (the last one is intact); lower optim.lr")
+        self.check_finite_weights()
         replay_state = self.t.replay.state_dict(copy=False) if self.cfg.log.save_replay else None
         self.c.wall_time_s = self.elapsed()
         path = save_checkpoint(self.cfg.run_dir, self.c.env_steps, self._state(), replay_state,
@@ -177,9 +181,6 @@ class Trainer:
     def elapsed(self) -> float:
         return self._wall0_offset + (time.perf_counter() - self._wall0)
 
-    def _temperature(self) -> float:
-        temps = self.cfg.train.visit_temperatures
-        return temps[sum(self.c.updates >= s for s in self.p.derived.temperature_steps)]
 
     def update(self) -> None:
         """One learner update: :meth:`sample_batch` then :meth:`learn`."""
@@ -191,10 +192,8 @@ class Trainer:
         Returns:
             ``(positions, batch, reanalyze metrics)``.
         """
-        t, d = self.cfg, self.p.derived
-        frac = min(1.0, self.c.updates / max(1, d.total_updates))
-        beta = t.replay.beta_start + (t.replay.beta_end - t.replay.beta_start) * frac
-        positions, weights = self.t.replay.sample(t.train.batch_size, beta, self.rng)
+        beta = importance_beta(self.cfg, self.p.derived, self.c.updates)
+        positions, weights = self.t.replay.sample(self.cfg.train.batch_size, beta, self.rng)
         batch, re_metrics = self.t.reanalyzer.make_batch(positions, weights, self.c.updates, self.rng)
         return positions, batch, re_metrics
 
@@ -217,7 +216,7 @@ class Trainer:
         learning = self.c.agent_steps >= self.start_transitions
         if learning:
             act = self.p.agent.actor(self.p.selfplay_model, self.p.selfplay_rng, train=True,
-                                     temperature=self._temperature())
+                                     temperature=visit_temperature(self.cfg, self.p.derived, self.c.updates))
         else:
             act = self.t.random_actor
         env_steps, finished = self.t.selfplay.step(act)

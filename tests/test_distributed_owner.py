@@ -38,7 +38,7 @@ def start_calls():
 def test_each_actor_writes_its_own_envs_and_counts_with_the_data():
     o = owner()
     for index in (0, 1):
-        assert o.register_actor(index, 100 + index, "node") == 0
+        assert o.register_actor(index, "node") == 0
         assert o.apply(index, 0, start_calls(), 0, 0, [])["applied"]
     assert sorted(o.live_env_ids()) == [0, 1, 2, 3]
     status = o.apply(1, 0, step_calls(1.0, done=True), 2, 2, [EpisodeStats(5.0, 1, 1, {}, None)])
@@ -50,9 +50,9 @@ def test_each_actor_writes_its_own_envs_and_counts_with_the_data():
 
 def test_a_dead_incarnation_and_steps_past_the_budget_are_refused_uncounted():
     o = owner(budget=4)
-    o.register_actor(0, 1, "node")
+    o.register_actor(0, "node")
     o.apply(0, 0, start_calls(), 0, 0, [])
-    assert o.register_actor(0, 2, "node") == 1  # restarted by Ray
+    assert o.register_actor(0, "node") == 1  # restarted by Ray
     stale = o.apply(0, 0, step_calls(1.0), 2, 2, [])
     assert not stale["applied"] and stale["agent_steps"] == 0 and stale["ignored_calls"] == 1
     assert o.apply(0, 1, start_calls(), 0, 0, [])["applied"]  # closes the old episodes as truncated
@@ -66,7 +66,7 @@ def test_a_dead_incarnation_and_steps_past_the_budget_are_refused_uncounted():
 
 def test_the_throttle_holds_the_replay_ratio():
     o = owner(start=2, ratio=0.5, lead=2)
-    o.register_actor(0, 1, "node")
+    o.register_actor(0, "node")
     o.apply(0, 0, start_calls(), 0, 0, [])
     for value in range(4):
         o.apply(0, 0, step_calls(float(value)), 2, 2, [])
@@ -78,7 +78,7 @@ def test_the_throttle_holds_the_replay_ratio():
 
 def test_snapshot_and_restore_continue_the_counters_and_the_replay():
     a = owner()
-    a.register_actor(0, 1, "node")
+    a.register_actor(0, "node")
     a.apply(0, 0, start_calls(), 0, 0, [])
     a.apply(0, 0, step_calls(1.0), 2, 2, [EpisodeStats(3.0, 1, 1, {}, None)])
     counters, replay = a.snapshot()

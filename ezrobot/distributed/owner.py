@@ -49,17 +49,15 @@ class ReplayOwner:
                                          "train_terms": []}
         self.updates = 0
         self.incarnations: Dict[int, int] = {}
-        self.pids: Dict[int, int] = {}
         self.nodes: Dict[str, str] = {}
         self.ignored_calls = 0
         self.weights: Dict[str, Tuple[int, list]] = {}
 
     # ------------------------------------------------------------------------------------- actors
-    def register_actor(self, index: int, pid: int, node: str) -> int:
+    def register_actor(self, index: int, node: str) -> int:
         """A self-play actor (re)starting on Ray node ``node``: returns its incarnation (0 the first time, then
         1, 2, ...)."""
         self.incarnations[index] = self.incarnations.get(index, -1) + 1
-        self.pids[index] = pid
         self.nodes[f"actor{index}"] = node
         return self.incarnations[index]
 
@@ -123,7 +121,7 @@ class ReplayOwner:
                 "replay_sampleable": self.replay.num_sampleable, "replay_nbytes": self.replay.nbytes,
                 "versions": {k: v[0] for k, v in self.weights.items()},
                 "actor_restarts": int(sum(self.incarnations.values())), "ignored_calls": self.ignored_calls,
-                "actor_pids": dict(self.pids), "nodes": len(set(self.nodes.values()))}
+                "nodes": len(set(self.nodes.values()))}
 
     # ------------------------------------------------------------------------------------ weights
     def set_weights(self, kind: str, version: int, ref: list) -> None:

@@ -19,11 +19,12 @@ from ezrobot.adapt.source import initialise
 from ezrobot.checkpoint import save_checkpoint
 from ezrobot.distributed.launch import Roles, connect, import_ray, start_owner, start_workers
 from ezrobot.distributed.owner import COUNTERS
-from ezrobot.distributed.workers import RemoteReplay, batch_to, beta_at
+from ezrobot.config import importance_beta
+from ezrobot.distributed.workers import RemoteReplay, batch_to
 from ezrobot.evaluate import release_freed_memory
 from ezrobot.factory import Parts, replay_kwargs
 from ezrobot.interrupt import StopRequest, catch_stop_signals
-from ezrobot.learner import Learner, NumericError
+from ezrobot.learner import Learner
 from ezrobot.logger import MetricsLogger
 from ezrobot.reanalyze import Reanalyzer
 from ezrobot.replay.buffer import Replay
@@ -96,7 +97,7 @@ class DistributedTrainer(Trainer):
         """The next batch: from the reanalyze workers (each keeps ``distributed.batches_in_flight`` in
         progress), or built here when there are none."""
         if self.t.reanalyzer is not None:
-            beta = beta_at(self.cfg, self.p.derived, self.c.updates)
+            beta = importance_beta(self.cfg, self.p.derived, self.c.updates)
             positions, weights = (np.array(a) for a in self.ray.get(
                 self.roles.owner.sample.remote(self.cfg.train.batch_size, beta)))
             batch, metrics = self.t.reanalyzer.make_batch(positions, weights, self.c.updates, self.rng)
@@ -152,11 +153,7 @@ class DistributedTrainer(Trainer):
 
     def save(self) -> str:
         """An atomic checkpoint: the learner's state with the owner's counters and replay taken together."""
-        bad = next((name for name, w in self.p.model.state_dict().items()
-                    if w.is_floating_point() and not bool(torch.isfinite(w).all())), None)
-        if bad is not None:
-            raise NumericError(f"non-finite weights in {bad} at {self.c.env_steps} env steps; no checkpoint "
-                               "written (the last one is intact); lower optim.lr")
+        self.check_finite_weights()
         counters, replay_state = self.ray.get(self.roles.owner.snapshot.remote())
         for key in COUNTERS:
             setattr(self.c, key, counters[key])

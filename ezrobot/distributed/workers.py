@@ -10,7 +10,6 @@ number, and a worker fetches the state dict only when the version changed.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import Dict, List, Tuple
 
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from ezrobot.agent import SearchAgent
-from ezrobot.config import Config, Derived, start_transitions
+from ezrobot.config import Config, Derived, importance_beta, start_transitions, visit_temperature
 from ezrobot.envs import make_env
 from ezrobot.factory import frozen_copy, seed_everything
 from ezrobot.nets import build_model
@@ -43,7 +42,6 @@ class RecordingReplay:
 
     def __init__(self):
         self.calls: List[Tuple[str, tuple, dict]] = []
-        self.live_env_ids = np.zeros(0, np.int64)
 
     def start_episodes(self, env_ids, obs) -> None:
         self.calls.append(("start_episodes", (np.asarray(env_ids), np.asarray(obs)), {}))
@@ -70,11 +68,6 @@ def _load_weights(model: torch.nn.Module, owner, kind: str, have: int) -> int:
     return have
 
 
-def temperature(cfg: Config, derived: Derived, updates: int) -> float:
-    """The self-play visit temperature after ``updates`` updates (as the embedded trainer's)."""
-    return cfg.train.visit_temperatures[sum(updates >= s for s in derived.temperature_steps)]
-
-
 class SelfPlayWorker:
     """A self-play actor: ``train.num_envs`` environments, one batched search per agent step.
 
@@ -90,7 +83,7 @@ class SelfPlayWorker:
         torch.set_num_threads(cfg.threads if cfg.threads > 0 else 1)
         self.cfg, self.derived, self.index, self.owner = cfg, derived, index, owner
         node = ray.get_runtime_context().get_node_id()
-        self.incarnation = ray.get(owner.register_actor.remote(index, os.getpid(), node))
+        self.incarnation = ray.get(owner.register_actor.remote(index, node))
         seed = cfg.seed + ACTOR_SEED_STRIDE * (1 + index) + 100 * ACTOR_SEED_STRIDE * self.incarnation
         seed_everything(seed)
         made = [make_env(cfg.task, cfg.env, seed=seed + i, train=True) for i in range(cfg.train.num_envs)]
@@ -121,7 +114,7 @@ class SelfPlayWorker:
                 if status["versions"].get("selfplay", -1) != self.version:
                     self.version = _load_weights(self.model, self.owner, "selfplay", self.version)
                 act = self.agent.actor(self.model, self.rng, train=True,
-                                       temperature=temperature(self.cfg, self.derived, status["updates"]))
+                                       temperature=visit_temperature(self.cfg, self.derived, status["updates"]))
             else:
                 act = self.random_actor
             env_steps, finished = self.selfplay.step(act)
@@ -159,12 +152,6 @@ def batch_to(batch: TrainBatch, device: torch.device) -> TrainBatch:
                                          if isinstance(getattr(batch, f.name), torch.Tensor)})
 
 
-def beta_at(cfg: Config, derived: Derived, updates: int) -> float:
-    """The importance-sampling exponent after ``updates`` updates (annealed as in the embedded trainer)."""
-    frac = min(1.0, updates / max(1, derived.total_updates))
-    return cfg.replay.beta_start + (cfg.replay.beta_end - cfg.replay.beta_start) * frac
-
-
 class ReanalyzeWorker:
     """Builds learner batches: prioritized positions from the owner, targets and fresh searches with the
     target network (the embedded ``Reanalyzer`` over :class:`RemoteReplay`).
@@ -199,7 +186,7 @@ class ReanalyzeWorker:
         if version != self.version:
             self.version = version
             self.reanalyzer.target_changed()
-        beta = beta_at(self.cfg, self.derived, updates)
+        beta = importance_beta(self.cfg, self.derived, updates)
         positions, weights = (np.array(a) for a in ray.get(self.owner.sample.remote(self.cfg.train.batch_size, beta)))
         batch, metrics = self.reanalyzer.make_batch(positions, weights, updates, self.rng)
         return positions, batch, metrics
