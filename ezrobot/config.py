@@ -98,7 +98,7 @@ class TrainConfig:
     latent entries of relu(variance_floor - std over the batch). It keeps the representation from
     collapsing to one latent for every observation (see ``train/latent_std``)."""
     variance_floor: float = 0.1
-    """Target standard deviation over the batch of each root latent entry (latents lie in [0, 1])."""
+    """Target standard deviation over the batch of each root latent entry (min-max latents lie in [0, 1])."""
     entropy_coeff: float = 0.0
     """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
     policy_loss: str = choice("auto", ("auto", "ce", "best"))

@@ -15,6 +15,7 @@ from ezrobot.schema import check_choices, choice
 
 PRESETS = ("paper", "small", "custom")
 NORMS = ("batch", "layer", "none")
+LATENT_NORMS = ("minmax", "none")
 PIXEL_LATENTS = ("spatial", "vector")
 FAMILIES = ("conv", "mlp")
 
@@ -75,6 +76,15 @@ class ModelConfig:
     """Vector observations only: squash them with symlog(x) = sign(x) log(1 + |x|) before the first layer
     (DreamerV3), so that large entries (joint velocities of tens) do not swamp small ones (angles,
     positions). Must stay false for image observations."""
+    obs_running_norm: bool = False
+    """Vector observations only: standardise each entry by a running mean and variance of the observations
+    the learner trains on (updated in training mode, carried in the checkpoint), as EfficientZero V2's
+    proprio representation does; the acting and target copies use the statistics they were sent. Applied
+    after ``obs_symlog``. Must stay false for image observations."""
+    latent_norm: str = choice("minmax", LATENT_NORMS)
+    """Normalisation of every latent state, after the representation and after each dynamics step:
+    ``minmax`` scales each sample to [0, 1] over its entries (MuZero, EfficientZero); ``none`` leaves it
+    as the network produced it (EfficientZero V2's proprio net, whose residual MLPs are pre-LayerNorm)."""
     pixel_latent: str = choice("spatial", PIXEL_LATENTS)
     """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
     prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
@@ -211,9 +221,10 @@ def resolve_preset(cfg, spec) -> ModelConfig:
     out = _as_model_config(cfg)
     out.validate()
     family = model_family(spec)
-    if out.obs_symlog and family == "conv":
-        raise ValueError("model.obs_symlog=true squashes vector observations; this task has image "
-                         "observations (use model.obs_symlog=false)")
+    for name in ("obs_symlog", "obs_running_norm"):
+        if getattr(out, name) and family == "conv":
+            raise ValueError(f"model.{name}=true transforms vector observations; this task has image "
+                             f"observations (use model.{name}=false)")
     vector = family == "conv" and out.pixel_latent == "vector"
     if out.preset != "custom":
         preset = dict(_PRESET_TABLE[(out.preset, family)])

@@ -30,15 +30,55 @@ def symlog(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
+class RunningObsNorm(nn.Module):
+    """Standardise ``[B, D]`` by a running per-entry mean and variance (EfficientZero V2's proprio input).
+
+    In training mode each call first folds the batch's moments into the running ones (Chan et al.'s
+    parallel update, every sample weighted equally over the run), then standardises with the result; in eval
+    mode it only standardises. Before any update (count 0) it is the identity. The statistics are buffers,
+    so checkpoints, weight copies to self-play and the target network carry them.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Fold the moments of ``x [B, D]`` into the running mean, variance and count."""
+        x = x.detach().float()
+        n = float(x.shape[0])
+        batch_mean, batch_var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        total = float(self.count) + n
+        delta = batch_mean - self.mean
+        m2 = self.var * float(self.count) + batch_var * n + delta.square() * float(self.count) * n / total
+        self.mean.add_(delta * (n / total))
+        self.var.copy_(m2 / total)
+        self.count.fill_(total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """See class docstring."""
+        if self.training and x.shape[0] > 0:
+            self.update(x)
+        if float(self.count) == 0.0:
+            return x
+        return (x.float() - self.mean) / torch.sqrt(self.var + self.eps)
+
+
 class MLPRepresentation(nn.Module):
-    """Observations ``[B, D_obs]`` -> latent ``[B, latent_dim]`` (unnormalised); with ``obs_symlog`` the
-    observations are squashed by :func:`symlog` first, so that joint velocities of tens do not swamp
-    angles and positions of a fraction of one in the first layer."""
+    """Observations ``[B, D_obs]`` -> latent ``[B, latent_dim]`` (unnormalised). With ``obs_symlog`` the
+    observations are squashed by :func:`symlog` first, and with ``obs_running_norm`` standardised by
+    :class:`RunningObsNorm`, so that joint velocities of tens do not swamp angles and positions of a
+    fraction of one in the first layer."""
 
     def __init__(self, obs_dim: int, hidden: int, latent_dim: int, blocks: int, norm: str,
-                 obs_symlog: bool = False):
+                 obs_symlog: bool = False, obs_running_norm: bool = False):
         super().__init__()
         self.obs_symlog = obs_symlog
+        self.obs_norm = RunningObsNorm(obs_dim) if obs_running_norm else None
         self.trunk = _trunk(obs_dim, hidden, blocks, norm)
         self.out = nn.Linear(hidden, latent_dim)
 
@@ -46,6 +86,8 @@ class MLPRepresentation(nn.Module):
         """See class docstring."""
         if self.obs_symlog:
             obs = symlog(obs)
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs)
         return self.out(self.trunk(obs))
 
 
@@ -87,7 +129,8 @@ def build_mlp_modules(cfg: ModelConfig, spec, policy_width: int, representation:
     if representation is None:
         (obs_dim,) = spec.obs_shape
         representation = MLPRepresentation(obs_dim, cfg.mlp_hidden, cfg.latent_dim, cfg.blocks, cfg.norm,
-                                           obs_symlog=bool(cfg.obs_symlog))
+                                           obs_symlog=bool(cfg.obs_symlog),
+                                           obs_running_norm=bool(cfg.obs_running_norm))
     encoder = ActionEncoder(spec.action_type, spec.num_actions, cfg.action_embedding, discrete_scalar=False)
     lstm = cfg.lstm_hidden if cfg.use_value_prefix else 0
     return dict(

@@ -4,8 +4,8 @@ Shapes: B batch, S support bins, A policy width (|A| discrete, 2D continuous: me
 pre-activations, see ``ezrobot.distributions``), L latent shape (``(c, h, w)`` conv, ``(latent_dim,)`` MLP),
 H LSTM hidden size, P projection size.
 
-All outputs that are logits are returned in float32 (also under bf16 autocast) and latents are min-max
-normalised per sample in float32.
+All outputs that are logits are returned in float32 (also under bf16 autocast) and latents are float32,
+min-max normalised per sample unless ``model.latent_norm=none``.
 """
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ class EfficientZeroNet(nn.Module):
         self.reward_support = DiscreteSupport(-cfg.reward_support_max, cfg.reward_support_max,
                                               cfg.reward_support_bins)
         self.use_value_prefix = bool(cfg.use_value_prefix)
+        self.latent_minmax = cfg.latent_norm == "minmax"
         self.representation = modules["representation"]
         self.dynamics = modules["dynamics"]
         self.prediction = modules["prediction"]
@@ -73,6 +74,10 @@ class EfficientZeroNet(nn.Module):
             return obs.float().div_(255.0)
         return obs if obs.dtype.is_floating_point else obs.float()
 
+    def _normalize_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        """``model.latent_norm``: per-sample min-max to [0, 1] or none; float32 either way."""
+        return min_max_normalize(latent) if self.latent_minmax else latent.float()
+
     def initial_inference(self, obs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode observations and predict at the root.
 
@@ -80,9 +85,9 @@ class EfficientZeroNet(nn.Module):
             obs: ``[B, *obs_shape]`` uint8 pixels or float vectors (float pixels are taken as scaled).
 
         Returns:
-            (latent ``[B, *L]`` in [0, 1], value_logits ``[B, S]``, policy ``[B, A]``).
+            (latent ``[B, *L]`` (in [0, 1] with min-max), value_logits ``[B, S]``, policy ``[B, A]``).
         """
-        latent = min_max_normalize(self.representation(self._prepare_obs(obs)))
+        latent = self._normalize_latent(self.representation(self._prepare_obs(obs)))
         value_logits, policy = self.prediction(latent)
         return latent, value_logits.float(), policy.float()
 
@@ -101,7 +106,7 @@ class EfficientZeroNet(nn.Module):
         """
         next_latent = self.dynamics(latent, self.action_encoder(action))
         prefix_logits, next_lstm = self.reward_head(next_latent, lstm_state if self.use_value_prefix else None)
-        next_latent = min_max_normalize(next_latent)
+        next_latent = self._normalize_latent(next_latent)
         value_logits, policy = self.prediction(next_latent)
         return next_latent, prefix_logits.float(), next_lstm, value_logits.float(), policy.float()
 
