@@ -15,7 +15,11 @@ back into the state, the candidate is applied, and the policy mean is followed f
 - ``mc_gain_chosen`` / ``mc_gain_best``: Monte-Carlo Q of the search's choice / of the best candidate
   minus that of the policy mean; ``mc_std`` and ``search_q_std``: the spread of each Q over the candidates;
 - ``value_return_corr``: correlation of the root value with the realised discounted return-to-go along the
-  episode (its last ``--horizon`` steps left out), with the two means.
+  episode (its last ``--horizon`` steps left out), with the two means;
+- ``projection_cos_states``: mean cosine between the SimSiam projections of the probed states (near 1: the
+  projections have collapsed and the consistency loss is satisfied whatever the dynamics predicts);
+- ``projection_top1``: how often the predicted projection of g(s, a_i) is closest (cosine) to candidate i's
+  real next state among the K (chance 1/K): whether the consistency loss can tell the actions apart.
 """
 from __future__ import annotations
 
@@ -88,9 +92,17 @@ def _one_step(env, state, obs, cands, model, discount: float) -> Dict[str, np.nd
     q_model = model.reward_support.logits_to_scalar(r_logits) + discount * model.value_support.logits_to_scalar(v_logits)
     q_real = torch.as_tensor(rewards) + discount * model.value_support.logits_to_scalar(v_real)
     pairs = torch.triu_indices(len(cands), len(cands), 1)
+    match = _cosines(model.project(z_pred, with_predictor=True), model.project(z_real, with_predictor=False))
+    top1 = float((match.argmax(dim=1) == torch.arange(len(cands))).float().mean())
     spread = torch.cdist(z_real, z_real)[pairs[0], pairs[1]].mean()
     err = (z_pred - z_real).flatten(1).norm(dim=-1).mean()
-    return {"q_model": q_model.numpy(), "q_real": q_real.numpy(), "latent_error_ratio": float(err / spread)}
+    return {"q_model": q_model.numpy(), "q_real": q_real.numpy(), "latent_error_ratio": float(err / spread),
+            "projection_top1": top1, "projection": model.project(z[:1], with_predictor=False)[0]}
+
+
+def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[N, M]`` cosine similarities of the rows of ``a [N, P]`` and ``b [M, P]``."""
+    return torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
 
 
 def _episode(env, model, seed: int, picks: set):
@@ -127,7 +139,7 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
         togo[i] = rewards[i] + spec.discount * togo[i + 1]
     n = max(2, len(rewards) - horizon)
     rng = np.random.default_rng(seed)
-    rows = []
+    rows, projections = [], []
     for state, obs in visited:
         out = parts.agent.search(model, obs[None], rng, train=True)
         cands, q, seen = out.sampled_actions[0], out.q_values[0], out.visit_counts[0] > 0
@@ -137,15 +149,19 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
         rows.append({"spearman_search_mc": _rank_corr(q[seen], mc[seen]),
                      "spearman_model_mc": _rank_corr(one["q_model"], mc),
                      "spearman_real_next_mc": _rank_corr(one["q_real"], mc),
-                     "latent_error_ratio": one["latent_error_ratio"],
+                     "latent_error_ratio": one["latent_error_ratio"], "projection_top1": one["projection_top1"],
                      "mc_gain_chosen": float(mc[int(out.action_index[0])] - mc_mean),
                      "mc_gain_best": float(mc.max() - mc_mean), "mc_std": float(mc.std()),
                      "search_q_std": float(q[seen].std())})
+        projections.append(one["projection"])
+    cos = _cosines(torch.stack(projections), torch.stack(projections))
+    pairs = torch.triu_indices(len(projections), len(projections), 1)
     means = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
     return {"run_dir": run_dir, "checkpoint": run.checkpoint, "env_steps": run.env_steps, "task": cfg.task,
             "horizon": horizon, "states": len(rows), "episode_return": float(rewards.sum()),
             "value_return_corr": float(np.corrcoef(values[:n], togo[:n])[0, 1]),
             "value_mean": float(values[:n].mean()), "return_to_go_mean": float(togo[:n].mean()),
+            "projection_cos_states": float(cos[pairs[0], pairs[1]].mean()) if len(projections) > 1 else float("nan"),
             **means, "per_state": rows}
 
 
