@@ -40,8 +40,10 @@ class SearchConfig:
     halving. False (EZ-V2's released search): the K samples are already random draws from the proposal, so
     the search keeps the best completed-Q survivor; with noise the chosen action a* becomes close to a
     uniform pick among the samples (most of them from the widened proposal), and the -log pi(a*) policy
-    loss then fits the widened proposal and inflates sigma (docs/RESULTS.md, walker diagnosis). Discrete
-    Gumbel search always uses the noise."""
+    loss then fits the widened proposal and inflates sigma (docs/RESULTS.md, walker diagnosis). With
+    ``sampled_gumbel_importance`` the roles turn: without noise a flat Q makes a* the sample nearest the
+    policy mean and sigma shrinks each generation; with noise a* is an importance draw from pi
+    (tests/test_search_flat_q.py). Discrete Gumbel search always uses the noise."""
     sampled_gumbel_importance: bool = False
     """Gumbel, continuous, training with a widened root proposal: give the K root samples the logits
     log(pi / beta) of Sampled MuZero (beta the mixture of pi and the widened proposal, as pUCT always does)
