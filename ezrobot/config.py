@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 from ezrobot.adapt.config import AdaptConfig
 from ezrobot.distributed.config import DistributedConfig

@@ -181,7 +181,6 @@ class Trainer:
     def elapsed(self) -> float:
         return self._wall0_offset + (time.perf_counter() - self._wall0)
 
-
     def update(self) -> None:
         """One learner update: :meth:`sample_batch` then :meth:`learn`."""
         self.learn(*self.sample_batch())

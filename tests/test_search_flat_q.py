@@ -5,7 +5,6 @@ the policy's sigma becomes, generation after generation, on a task whose rewards
 import math
 
 import numpy as np
-import pytest
 
 from ezrobot.distributions import STD_MIN, STD_SHIFT
 from ezrobot.mcts import RecurrentOutput, RootInput, SearchConfig, search

@@ -154,7 +154,8 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
                      "mc_gain_best": float(mc.max() - mc_mean), "mc_std": float(mc.std()),
                      "search_q_std": float(q[seen].std())})
         projections.append(one["projection"])
-    cos = _cosines(torch.stack(projections), torch.stack(projections))
+    stacked = torch.stack(projections)
+    cos = _cosines(stacked, stacked)
     pairs = torch.triu_indices(len(projections), len(projections), 1)
     means = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
     return {"run_dir": run_dir, "checkpoint": run.checkpoint, "env_steps": run.env_steps, "task": cfg.task,

@@ -17,9 +17,9 @@ import torch
 
 from ezrobot.adapt.source import initialise
 from ezrobot.checkpoint import save_checkpoint
+from ezrobot.config import importance_beta
 from ezrobot.distributed.launch import Roles, connect, import_ray, start_owner, start_workers
 from ezrobot.distributed.owner import COUNTERS
-from ezrobot.config import importance_beta
 from ezrobot.distributed.workers import RemoteReplay, batch_to
 from ezrobot.evaluate import release_freed_memory
 from ezrobot.factory import Parts, replay_kwargs

@@ -50,11 +50,11 @@ class RunningObsNorm(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Fold the moments of ``x [B, D]`` into the running mean, variance and count."""
         x = x.detach().float()
-        n = float(x.shape[0])
+        n, count = float(x.shape[0]), float(self.count)
         batch_mean, batch_var = x.mean(dim=0), x.var(dim=0, unbiased=False)
-        total = float(self.count) + n
+        total = count + n
         delta = batch_mean - self.mean
-        m2 = self.var * float(self.count) + batch_var * n + delta.square() * float(self.count) * n / total
+        m2 = self.var * count + batch_var * n + delta.square() * count * n / total
         self.mean.add_(delta * (n / total))
         self.var.copy_(m2 / total)
         self.count.fill_(total)
