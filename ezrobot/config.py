@@ -67,6 +67,12 @@ class TrainConfig:
     reanalyze_simulations: int = 0
     """Simulations of each reanalysis search (0: ``search.num_simulations``). With sampled Gumbel search,
     as many simulations as root samples give every sample one visit: a one-step look-ahead r + γ V(s')."""
+    reanalyze_search: str = choice("tree", ("tree", "one_step"))
+    """How reanalysis recomputes policy targets. ``tree``: the numba search (``reanalyze_simulations``
+    each). ``one_step``: continuous Gumbel search only; the same targets as a tree search that gives each
+    considered root sample one simulation (r + γ V(s') for each of the K samples), computed for the whole
+    batch by one batched dynamics call in torch (``ezrobot/lookahead.py``), so that every row can be
+    reanalysed; ``reanalyze_simulations`` is not used."""
     policy_from_reanalysis_only: bool = False
     """Train the policy only on targets from this update's reanalysis searches: the rows past
     ``reanalyze_ratio`` keep their value and model losses but get no policy loss. Off: those rows train on

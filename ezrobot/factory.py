@@ -116,6 +116,12 @@ def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[P
     except ValueError as err:
         env.close()
         raise ConfigError(str(err)) from None
+    if cfg.train.reanalyze_search == "one_step" and (spec.action_type != "continuous"
+                                                     or cfg.search.variant != "gumbel"):
+        env.close()
+        raise ConfigError(f"train.reanalyze_search='one_step' needs a continuous action space and "
+                          f"search.variant=gumbel (got {spec.action_type} actions, search.variant="
+                          f"{cfg.search.variant!r}); use train.reanalyze_search=tree")
     if cfg.train.channels_last and spec.is_pixels:
         model = model.to(memory_format=torch.channels_last)
     derived = derive(cfg, spec.action_repeat)

@@ -27,6 +27,7 @@ from ezrobot import targets
 from ezrobot.agent import SearchAgent
 from ezrobot.config import Config, Derived
 from ezrobot.envs.spec import EnvSpec
+from ezrobot.lookahead import one_step_search
 from ezrobot.nets import EfficientZeroNet
 from ezrobot.precision import bf16_autocast
 from ezrobot.replay.buffer import Replay
@@ -146,8 +147,13 @@ class Reanalyzer:
         """Search the first ``rows`` samples at every searched step; returns targets for those entries."""
         mask = sample.policy_mask[:rows]
         obs = sample.obs[:rows][mask]
-        sims = self.cfg.train.reanalyze_simulations or None
-        out = self.agent.search(self.target_model, obs, rng, train=True, num_simulations=sims)
+        if self.cfg.train.reanalyze_search == "one_step":
+            with bf16_autocast(self.device, self.cfg.train.bf16):  # as the bootstrap values
+                out = one_step_search(self.target_model, self._tensor(obs), self.cfg.search, self.agent.discount,
+                                      rng)
+        else:
+            sims = self.cfg.train.reanalyze_simulations or None
+            out = self.agent.search(self.target_model, obs, rng, train=True, num_simulations=sims)
         return {"mask": mask, "policy": out.policy, "sve": out.sve_value,
                 "sampled": out.sampled_actions, "action": out.action}
 

@@ -1,0 +1,104 @@
+"""The batched one-step look-ahead (``train.reanalyze_search=one_step``) gives the numbers of the numba
+sampled Gumbel search run with one simulation per considered root sample, from the same generator state."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ezrobot.agent import SearchAgent
+from ezrobot.envs.spec import EnvSpec
+from ezrobot.lookahead import importance_logits, one_step_search
+from ezrobot.mcts import SearchConfig
+from ezrobot.nets import build_model
+from ezrobot.nets.config import ModelConfig
+
+D, B, GAMMA = 6, 24, 0.99
+SPEC = EnvSpec("test/vector6", (9,), "float32", 1, "continuous", D, GAMMA, 2, 100, reward_bound=2.0)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(preset="small", use_value_prefix=False, latent_dim=16, mlp_hidden=32,
+                                  head_hidden=[16], projection_dim=16, predictor_hidden=8, action_embedding=8), SPEC)
+    with torch.no_grad():  # spread the heads so that rewards, values and Q differ between samples
+        for p in net.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return net.eval()
+
+
+def _search_config(**kw) -> SearchConfig:
+    base = dict(variant="gumbel", num_sampled_actions=16, num_sampled_actions_widened=12,
+                num_sampled_actions_interior=2, gumbel_top_m=16)
+    base.update(kw)
+    cfg = SearchConfig(**base)
+    return dataclasses.replace(cfg, num_simulations=min(cfg.gumbel_top_m, cfg.num_sampled_actions))
+
+
+@pytest.mark.parametrize("kw", [
+    dict(sampled_gumbel_importance=True),
+    dict(sampled_gumbel_importance=True, sampled_gumbel_noise=True),
+    dict(sampled_gumbel_noise=True),
+    dict(sampled_gumbel_importance=True, sampled_gumbel_noise=True, gumbel_top_m=8),
+    dict(num_sampled_actions_widened=0, c_scale=0.3),
+])
+def test_one_step_search_equals_the_tree_search(model, kw):
+    cfg = _search_config(**kw)
+    obs = torch.randn(B, 9, generator=torch.Generator().manual_seed(1)) * 2.0
+    tree = SearchAgent(cfg, True, GAMMA, torch.device("cpu")).search(model, obs, np.random.default_rng(3), train=True)
+    flat = one_step_search(model, obs, cfg, GAMMA, np.random.default_rng(3))
+    np.testing.assert_allclose(flat.sampled_actions, tree.sampled_actions, atol=1e-6)
+    np.testing.assert_allclose(flat.policy, tree.policy, atol=2e-4)
+    np.testing.assert_allclose(flat.q_values, tree.q_values, rtol=2e-4, atol=2e-4)  # batch-size rounding
+    np.testing.assert_allclose(flat.sve_value, tree.sve_value, rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(flat.action, tree.action, atol=1e-6)
+    assert np.ptp(tree.q_values, axis=1).min() > 1e-3  # the comparison is not between flat Q values
+
+
+def test_importance_logits_by_hand():
+    """K = 2, D = 1, one widened sample (scale 3): log(pi / beta) by the mixture density, then normalised."""
+    eps = torch.tensor([[[0.5], [1.0]]])
+    logits = importance_logits(eps, num_widened=1, widen_scale=3.0)
+
+    def ratio(z):
+        pi = np.exp(-0.5 * z * z)
+        wide = np.exp(-0.5 * (z / 3.0) ** 2) / 3.0
+        return pi / (0.5 * pi + 0.5 * wide)
+
+    r = np.array([ratio(0.5), ratio(3.0)])
+    np.testing.assert_allclose(logits.numpy()[0], np.log(r / r.sum()), rtol=1e-9)
+
+
+def _continuous_reanalyzer(model, search: str):
+    from ezrobot.config import Config, derive
+    from ezrobot.reanalyze import Reanalyzer
+    from ezrobot.replay.buffer import Replay
+    from ezrobot.replay.config import ReplayConfig
+
+    cfg = Config()
+    cfg.search = _search_config(sampled_gumbel_importance=True)
+    cfg.train = dataclasses.replace(cfg.train, unroll_steps=3, td_steps=3, reanalyze_ratio=0.5,
+                                    reanalyze_search=search, reanalyze_simulations=16, start_transitions=0)
+    cfg.replay = ReplayConfig(capacity=64)
+    replay = Replay(cfg.replay, SPEC, num_envs=1, unroll_steps=3, td_steps=3, policy_size=16)
+    rng = np.random.default_rng(5)
+    replay.start_episodes([0], rng.standard_normal((1, 9)).astype(np.float32))
+    for _ in range(20):
+        sampled = np.tanh(rng.standard_normal((1, 16, D))).astype(np.float32)
+        replay.add([0], sampled[:, 0], [0.5], np.full((1, 16), 1 / 16, np.float32), [0.0],
+                   rng.standard_normal((1, 9)).astype(np.float32), [False], [False], sampled_actions=sampled)
+    agent = SearchAgent(cfg.search, True, GAMMA, torch.device("cpu"))
+    return Reanalyzer(cfg, SPEC, derive(cfg, 2), replay, model, agent, torch.device("cpu"))
+
+
+def test_reanalyzer_one_step_targets_equal_the_tree_targets(model):
+    """The policy targets of a batch (rows re-searched and rows kept) do not depend on which of the two
+    computes them."""
+    positions, weights = np.arange(8), np.ones(8, np.float32)
+    batches = [_continuous_reanalyzer(model, search).make_batch(positions, weights, 0, np.random.default_rng(2))[0]
+               for search in ("tree", "one_step")]
+    for name in ("policy", "sampled_actions", "best_action", "value", "policy_mask"):
+        np.testing.assert_allclose(getattr(batches[1], name).numpy(), getattr(batches[0], name).numpy(), atol=2e-4,
+                                   err_msg=name)
+    assert batches[0].policy_mask[:4].all() and not np.allclose(batches[0].policy[:4].numpy(), 1 / 16)
