@@ -111,6 +111,13 @@ class TrainConfig:
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
     actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
+    model_gradient_coeff: float = 0.0
+    """Continuous actions: weight of a second policy loss, -Q(s, a) / scale with a = tanh(mu + sigma eps)
+    reparameterised from the online policy at the root, Q = r + γ V(g(s, a)) by the target network's
+    representation, dynamics, reward and value (whose weights it does not train), and scale the 5-95
+    percentile range of the batch's Q (at least 1). It moves the policy along the model's dQ/da, which a
+    choice among K samples cannot resolve when the candidates' Q differ by less than the model's error. 0:
+    off (EZ-V2)."""
     grad_clip: float = 5.0
     """Global gradient-norm clip."""
     dynamics_grad_scale: float = 0.5

@@ -177,7 +177,8 @@ def build_learner(cfg: Config, video_recorder: Optional[VideoRecorder] = None) -
     policy_size = cfg.search.num_sampled_actions if spec.action_type == "continuous" else spec.num_actions
     envs = cfg.train.num_envs * cfg.distributed.num_actors
     sizing = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, num_envs=envs))
-    learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model)
+    learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model,
+                      discount=spec.discount)
     return parts, learner, sized_replay(sizing, spec, parts.derived, policy_size)
 
 
@@ -196,7 +197,8 @@ def build_training(cfg: Config, video_recorder: Optional[VideoRecorder] = None) 
                           for i in range(1, cfg.train.num_envs)]
     replay_cfg = sized_replay(cfg, spec, parts.derived, policy_size)
     replay = Replay(replay_cfg, spec, **replay_kwargs(cfg, spec, cfg.train.num_envs))
-    learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model)
+    learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model,
+                      discount=spec.discount)
     reanalyzer = Reanalyzer(cfg, spec, parts.derived, replay, parts.target_model, parts.agent, parts.device)
     selfplay = SelfPlay(envs, spec, replay, seed=cfg.seed)
     random_actor = RandomActor(spec, policy_size, np.random.default_rng(cfg.seed + 1))

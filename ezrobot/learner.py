@@ -83,13 +83,18 @@ class Learner:
         cfg: Run configuration.
         action_type: ``"discrete"`` or ``"continuous"``.
         device: Learner device.
-        target_model: The target network; needed when ``train.consistency_target`` is ``target``.
+        target_model: The target network; needed when ``train.consistency_target`` is ``target`` or
+            ``train.model_gradient_coeff`` > 0.
+        discount: Per agent step (the model-gradient loss's Q).
     """
 
     def __init__(self, model: torch.nn.Module, cfg: Config, action_type: str, device: torch.device,
-                 target_model: torch.nn.Module = None):
+                 target_model: torch.nn.Module = None, discount: float = 1.0):
         if cfg.train.consistency_target == "target" and target_model is None:
             raise ValueError("train.consistency_target='target' needs the target network (target_model=None)")
+        if cfg.train.model_gradient_coeff > 0 and target_model is None:
+            raise ValueError("train.model_gradient_coeff > 0 needs the target network (target_model=None)")
+        self.discount = discount
         self.model = model
         self.target_model = target_model
         self.cfg = cfg
@@ -120,6 +125,20 @@ class Learner:
             loss = loss - self.cfg.train.entropy_coeff * dist.entropy()
         return loss
 
+    def _model_gradient_loss(self, policy: torch.Tensor, obs0: torch.Tensor) -> torch.Tensor:
+        """``train.model_gradient_coeff``'s per-sample loss ``[B]``: -Q(s, a) / scale with a reparameterised
+        from the root policy head ``policy [B, 2D]`` and Q by the target network on ``obs0 [B, *O]``."""
+        net = self.target_model
+        with torch.no_grad():
+            latent, _, _ = net.initial_inference(obs0)
+        action = SquashedGaussian.from_head(policy).rsample()
+        _, reward_logits, _, value_logits, _ = net.recurrent_inference(
+            latent, action, net.initial_lstm_state(obs0.shape[0], obs0.device))
+        q = (net.reward_support.logits_to_scalar(reward_logits.float())
+             + self.discount * net.value_support.logits_to_scalar(value_logits.float()))
+        low, high = torch.quantile(q.detach(), torch.tensor([0.05, 0.95], device=q.device))
+        return -q / torch.clamp(high - low, min=1.0)
+
     def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:
         """Stop-gradient projections of the real observations at t+1..t+K: [B, K, P] (by the online or
         the target network, see ``train.consistency_target``)."""
@@ -144,7 +163,7 @@ class Learner:
             obs = self.augment(obs)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
-        root_policy = policy.detach()
+        root_policy, root_policy_grad = policy.detach(), policy
         entry_std = latent.reshape(latent.shape[0], -1).std(0)
         latent_std = entry_std.detach().mean().item()
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
@@ -172,6 +191,10 @@ class Learner:
         per_sample = (t.value_prefix_loss_coeff * r_loss + t.value_loss_coeff * v_loss
                       + t.policy_loss_coeff * p_loss + t.consistency_loss_coeff * c_loss)
         loss = (per_sample * batch.weights).mean() / K
+        mg_loss = torch.zeros_like(v_loss)
+        if t.model_gradient_coeff > 0 and self.continuous:
+            mg_loss = self._model_gradient_loss(root_policy_grad, obs[:, 0])
+            loss = loss + t.model_gradient_coeff * (mg_loss * batch.weights).mean()
         var_loss = entry_std.new_zeros(())
         if t.variance_loss_coeff > 0:
             var_loss = torch.relu(t.variance_floor - entry_std).mean()
@@ -180,7 +203,7 @@ class Learner:
             "loss/total": loss.item(), "loss/value_prefix": r_loss.mean().item(),
             "loss/value": v_loss.mean().item(), "loss/policy": p_loss.mean().item(),
             "loss/consistency": c_loss.mean().item(), "train/latent_std": latent_std,
-            "loss/variance": var_loss.item(),
+            "loss/variance": var_loss.item(), "loss/model_gradient": mg_loss.mean().item(),
         }
         if self.continuous:
             _, std = head_to_mean_std(root_policy)

@@ -336,3 +336,53 @@ def test_lr_schedule_warmup_and_decay():
     assert lr_at(999, cfg) == pytest.approx(0.2)
     assert lr_at(99_999, cfg) == pytest.approx(0.2)
     assert lr_at(100_000, cfg) == pytest.approx(0.02)
+
+
+def _model_gradient_learner(coeff):
+    online = _learner(CONTINUOUS, consistency_loss_coeff=0.0)
+    cfg = dataclasses.replace(online.cfg, train=dataclasses.replace(online.cfg.train, model_gradient_coeff=coeff))
+    target_net = build_model(cfg.model, CONTINUOUS)
+    target_net.load_state_dict(online.model.state_dict())
+    for p in target_net.parameters():
+        p.requires_grad_(False)
+    return Learner(online.model, cfg, "continuous", torch.device("cpu"), target_model=target_net.eval(),
+                   discount=0.9), target_net
+
+
+def test_model_gradient_loss_is_minus_q_over_its_range_and_trains_only_the_policy():
+    """-Q(s, a)/scale with Q = r + 0.9 V of the target network at a = tanh(mu + sigma eps); its gradient
+    reaches the online prediction trunk and policy head through a, never the target network's weights, nor
+    the online representation, dynamics or reward head (which it does not call)."""
+    learner, target_net = _model_gradient_learner(1.0)
+    batch = _batch(CONTINUOUS, B=16)
+    obs0 = batch.obs[:, 0]
+    _, _, head = learner.model.initial_inference(obs0)
+    torch.manual_seed(7)
+    got = learner._model_gradient_loss(head, obs0)
+    torch.manual_seed(7)
+    from ezrobot.distributions import SquashedGaussian
+    action = SquashedGaussian.from_head(head.detach()).rsample()
+    latent, _, _ = target_net.initial_inference(obs0)
+    _, r_logits, _, v_logits, _ = target_net.recurrent_inference(latent, action, target_net.initial_lstm_state(16, "cpu"))
+    q = target_net.reward_support.logits_to_scalar(r_logits) + 0.9 * target_net.value_support.logits_to_scalar(v_logits)
+    scale = max(float(torch.quantile(q, 0.95) - torch.quantile(q, 0.05)), 1.0)
+    torch.testing.assert_close(got.detach(), -q / scale, rtol=1e-5, atol=1e-6)
+    got.sum().backward()
+    assert all(p.grad is None for p in target_net.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.model.prediction.heads.policy.parameters())
+    for name in ("dynamics", "reward_head"):
+        assert all(p.grad is None for p in getattr(learner.model, name).parameters()), name
+
+
+def test_model_gradient_term_enters_the_total_loss_with_its_coefficient():
+    batch = _batch(CONTINUOUS)
+    torch.manual_seed(3)
+    off = _model_gradient_learner(0.0)[0].compute_loss(batch, step=10)
+    torch.manual_seed(3)
+    on, _ = _model_gradient_learner(2.0)
+    torch.manual_seed(3)
+    loss, metrics, _ = on.compute_loss(batch, step=10)
+    assert off[1]["loss/model_gradient"] == 0.0 and metrics["loss/model_gradient"] != 0.0
+    assert loss.item() == pytest.approx(off[0].item() + 2.0 * metrics["loss/model_gradient"], rel=1e-4, abs=1e-5)
+    with pytest.raises(ValueError, match="model_gradient_coeff > 0 needs the target network"):
+        Learner(on.model, on.cfg, "continuous", torch.device("cpu"))
