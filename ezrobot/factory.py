@@ -104,6 +104,18 @@ class TrainingParts:
     random_actor: RandomActor
 
 
+def check_continuous_options(cfg: Config, spec) -> None:
+    """Raise ConfigError when an option that acts only on continuous actions is set for a discrete task."""
+    if cfg.train.reanalyze_search == "one_step" and (spec.action_type != "continuous"
+                                                     or cfg.search.variant != "gumbel"):
+        raise ConfigError(f"train.reanalyze_search='one_step' needs a continuous action space and "
+                          f"search.variant=gumbel (got {spec.action_type} actions, search.variant="
+                          f"{cfg.search.variant!r}); use train.reanalyze_search=tree")
+    if cfg.train.model_gradient_coeff > 0 and spec.action_type != "continuous":
+        raise ConfigError(f"train.model_gradient_coeff={cfg.train.model_gradient_coeff!r} acts only on continuous "
+                          f"actions (got {spec.action_type} actions); use train.model_gradient_coeff=0")
+
+
 def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[Parts, Env]:
     """The shared parts and the first training environment (seeded ``cfg.seed``)."""
     if cfg.threads > 0:
@@ -116,12 +128,11 @@ def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[P
     except ValueError as err:
         env.close()
         raise ConfigError(str(err)) from None
-    if cfg.train.reanalyze_search == "one_step" and (spec.action_type != "continuous"
-                                                     or cfg.search.variant != "gumbel"):
+    try:
+        check_continuous_options(cfg, spec)
+    except ConfigError:
         env.close()
-        raise ConfigError(f"train.reanalyze_search='one_step' needs a continuous action space and "
-                          f"search.variant=gumbel (got {spec.action_type} actions, search.variant="
-                          f"{cfg.search.variant!r}); use train.reanalyze_search=tree")
+        raise
     if cfg.train.channels_last and spec.is_pixels:
         model = model.to(memory_format=torch.channels_last)
     derived = derive(cfg, spec.action_repeat)

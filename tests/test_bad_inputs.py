@@ -31,6 +31,8 @@ CASES = {
     "video_missing_dir": (["video", "task=jaco_reach", "policy=random", "out={tmp}/nowhere/v.mp4"], "out="),
     "run_dir_read_only": (["train", "run_dir=/sys/ezrobot-run"], "run_dir="),
     "run_dir_is_a_file": (["train", "run_dir={tmp}/afile"], "run_dir="),
+    "model_gradient_negative": (["train", "train.model_gradient_coeff=-1"], "train.model_gradient_coeff=-1"),
+    "model_gradient_discrete": (["train", "train.model_gradient_coeff=1"], "train.model_gradient_coeff="),
     "one_step_discrete": (["train", "train.reanalyze_search=one_step"], "train.reanalyze_search="),
     "replay_too_big": (["train", "replay.capacity=1000000000000", "env_steps=1000000000000"], "replay.capacity="),
 }
