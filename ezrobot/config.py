@@ -97,6 +97,13 @@ class TrainConfig:
     ``online`` (EfficientZero) or ``target`` (the target network, a copy that lags by up to
     ``target_update_interval`` updates, as SPR's and BYOL's target encoders: the online encoder cannot pull
     its own targets towards a constant)."""
+    consistency_space: str = choice("projection", ("projection", "latent"))
+    """Where the consistency loss compares the dynamics' prediction with the real next observation.
+    ``projection`` (EfficientZero): negative cosine between predictor(projector(predicted latent)) and the
+    stop-gradient projector(encoded observation); a projector that maps every latent to one vector satisfies
+    it whatever the dynamics predicts. ``latent`` (TD-MPC2's latent consistency): mean squared error between
+    the predicted latent and the stop-gradient encoded observation, with no projector, so the loss is zero
+    only when the dynamics predicts the encoder's next latent. ``consistency_loss_coeff`` weights either."""
     consistency_start: int = 0
     """Updates before the consistency loss is switched on (0: from the first update)."""
     variance_loss_coeff: float = 0.0

@@ -8,7 +8,8 @@ Implementation details (numbers refer to docs/IMPLEMENTATION.md):
 2. The gradient through each dynamics step is scaled by ``dynamics_grad_scale`` (0.5).
 3. The value-prefix LSTM state is reset every ``value_prefix_horizon`` unroll steps, as in the search.
 4. Consistency: negative cosine between predictor(projector(dynamics latent at k)) and the stop-gradient
-   projection of the representation of the real observation at t+k (both views augmented for pixels).
+   projection of the representation of the real observation at t+k (both views augmented for pixels);
+   with ``train.consistency_space=latent``, the mean squared error between the two latents (TD-MPC2).
 5. New priorities: |v̂_0 − z_0| + ε from the root value prediction.
 """
 from __future__ import annotations
@@ -140,14 +141,23 @@ class Learner:
         return -q / torch.clamp(high - low, min=1.0)
 
     def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:
-        """Stop-gradient projections of the real observations at t+1..t+K: [B, K, P] (by the online or
-        the target network, see ``train.consistency_target``)."""
+        """Stop-gradient encodings of the real observations at t+1..t+K (by the online or the target
+        network, see ``train.consistency_target``): projections ``[B, K, P]``, or latents ``[B, K, *L]``
+        with ``train.consistency_space=latent``."""
         b, k1 = obs.shape[:2]
         net = self.target_model if self.cfg.train.consistency_target == "target" else self.model
         with torch.no_grad():
             latent, _, _ = net.initial_inference(obs[:, 1:].reshape(b * (k1 - 1), *obs.shape[2:]))
+            if self.cfg.train.consistency_space == "latent":
+                return latent.reshape(b, k1 - 1, *latent.shape[1:]).detach()
             proj = net.project(latent, with_predictor=False)
         return proj.reshape(b, k1 - 1, -1).detach()
+
+    def _consistency_loss(self, latent: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``[B]`` consistency of the dynamics' ``latent`` with one step's target (``train.consistency_space``)."""
+        if self.cfg.train.consistency_space == "latent":
+            return losses.latent_consistency(latent, target)
+        return losses.consistency(self.model.project(latent, with_predictor=True), target)
 
     def compute_loss(self, batch: TrainBatch, step: int = None) -> Tuple[torch.Tensor, Dict[str, float], torch.Tensor]:
         """Loss of one batch at update index ``step`` (None: past every schedule).
@@ -184,8 +194,7 @@ class Learner:
             v_loss = v_loss + losses.cross_entropy(value_logits, v_target) * batch.value_mask[:, k]
             p_loss = p_loss + self._policy_loss(policy, batch, k) * batch.policy_mask[:, k]
             if use_consistency:
-                pred = model.project(latent, with_predictor=True)
-                c_loss = c_loss + losses.consistency(pred, targets_c[:, k - 1]) * step_mask
+                c_loss = c_loss + self._consistency_loss(latent, targets_c[:, k - 1]) * step_mask
             if lstm is not None and k % self.horizon == 0:
                 lstm = model.initial_lstm_state(obs.shape[0], obs.device)
         per_sample = (t.value_prefix_loss_coeff * r_loss + t.value_loss_coeff * v_loss

@@ -77,3 +77,19 @@ def consistency(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     p = F.normalize(prediction.float(), dim=-1, eps=1e-5)
     z = F.normalize(target.detach().float(), dim=-1, eps=1e-5)
     return -(p * z).sum(-1)
+
+
+def latent_consistency(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Latent consistency (TD-MPC2): mean squared error over the latent entries, no gradient into ``target``.
+
+    Args:
+        prediction: ``[B, *L]`` the dynamics' latent.
+        target: ``[B, *L]`` the representation of the real observation; detached here.
+
+    Returns:
+        ``[B]``, >= 0.
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction shape {tuple(prediction.shape)} != target shape {tuple(target.shape)}")
+    diff = prediction.float() - target.detach().float()
+    return diff.reshape(diff.shape[0], -1).square().mean(-1)

@@ -386,3 +386,31 @@ def test_model_gradient_term_enters_the_total_loss_with_its_coefficient():
     assert loss.item() == pytest.approx(off[0].item() + 2.0 * metrics["loss/model_gradient"], rel=1e-4, abs=1e-5)
     with pytest.raises(ValueError, match="model_gradient_coeff > 0 needs the target network"):
         Learner(on.model, on.cfg, "continuous", torch.device("cpu"))
+
+
+def test_latent_consistency_is_the_mse_to_the_encoded_next_observation_with_stop_gradient():
+    """``consistency_space=latent``: per step, mean over latent entries of (g(s_{k-1}, a) - sg(h(o_k)))^2,
+    summed over the unroll steps, with no gradient into the encoding of the targets and none into the
+    SimSiam head."""
+    learner = _learner(CONTINUOUS, consistency_loss_coeff=2.0, consistency_space="latent")
+    batch = _batch(CONTINUOUS)
+    model = learner.model
+    with torch.no_grad():
+        latent, _, _ = model.initial_inference(batch.obs[:, 0])
+        expected = torch.zeros(batch.obs.shape[0])
+        for k in range(1, batch.actions.shape[1] + 1):
+            latent = model.recurrent_inference(latent, batch.actions[:, k - 1], None)[0]
+            target, _, _ = model.initial_inference(batch.obs[:, k])
+            expected += ((latent - target) ** 2).mean(-1) * batch.action_mask[:, k - 1]
+    _, m, _ = learner.compute_loss(batch)
+    assert m["loss/consistency"] == pytest.approx(expected.mean().item(), rel=1e-5)
+    assert m["loss/consistency"] > 0
+    _, grads = _grads(learner, batch)
+    assert not any(name.startswith("simsiam.") for name in grads)
+    assert "dynamics.out.weight" in grads
+    # the targets carry no gradient: d loss / d o_{1..K} is zero, d loss / d o_0 is not
+    obs = batch.obs.clone().requires_grad_(True)
+    loss, _, _ = learner.compute_loss(dataclasses.replace(batch, obs=obs))
+    loss.backward()
+    assert obs.grad[:, 1:].abs().max().item() == 0.0
+    assert obs.grad[:, 0].abs().max().item() > 0.0
