@@ -94,6 +94,7 @@ def test_last_task_override_wins():
     ("optim.optimizer=rmsprop", ["optim.optimizer", "rmsprop", "sgd"]),
     ("train.value_target=bogus", ["train.value_target", "bogus"]),
     ("train.consistency_target=ema", ["train.consistency_target", "ema", "online, target"]),
+    ("train.consistency_space=cosine", ["train.consistency_space", "cosine", "projection, latent"]),
     ("train.consistency_start=-5", ["train.consistency_start", "-5"]),
     ("train.reanalyze_ratio=1.5", ["reanalyze_ratio", "1.5"]),
     ("train.reanalyze_simulations=-1", ["train.reanalyze_simulations", "-1"]),
