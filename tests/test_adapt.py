@@ -12,7 +12,7 @@ import yaml
 from ezrobot import cli
 from ezrobot.adapt.parts import part_of
 from ezrobot.adapt.relabel import relabelled_rewards
-from ezrobot.adapt.source import fitting_parts, initialise
+from ezrobot.adapt.source import fitting_parts
 from ezrobot.checkpoint import load_checkpoint, newest_intact
 from ezrobot.envs import EnvConfig, make_env
 from ezrobot.factory import build_training
