@@ -104,7 +104,7 @@ class TrainingParts:
     random_actor: RandomActor
 
 
-def check_continuous_options(cfg: Config, spec) -> None:
+def _check_continuous_options(cfg: Config, spec) -> None:
     """Raise ConfigError when an option that acts only on continuous actions is set for a discrete task."""
     if cfg.train.reanalyze_search == "one_step" and (spec.action_type != "continuous"
                                                      or cfg.search.variant != "gumbel"):
@@ -124,15 +124,11 @@ def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[P
     device = resolve_device(cfg.device)
     env, spec = make_env(cfg.task, cfg.env, seed=cfg.seed, train=True)
     try:
+        _check_continuous_options(cfg, spec)
         model = build_model(cfg.model, spec, device=device)
-    except ValueError as err:
+    except ValueError as err:  # ConfigError included: one error line, the env closed
         env.close()
         raise ConfigError(str(err)) from None
-    try:
-        check_continuous_options(cfg, spec)
-    except ConfigError:
-        env.close()
-        raise
     if cfg.train.channels_last and spec.is_pixels:
         model = model.to(memory_format=torch.channels_last)
     derived = derive(cfg, spec.action_repeat)

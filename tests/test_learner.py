@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ezrobot.config import Config
+from ezrobot.distributions import SquashedGaussian
 from ezrobot.envs.spec import EnvSpec
 from ezrobot.learner import Learner, lr_at
 from ezrobot.nets import build_model
@@ -360,16 +361,17 @@ def test_model_gradient_loss_is_minus_q_over_its_range_and_trains_only_the_polic
     torch.manual_seed(7)
     got = learner._model_gradient_loss(head, obs0)
     torch.manual_seed(7)
-    from ezrobot.distributions import SquashedGaussian
     action = SquashedGaussian.from_head(head.detach()).rsample()
     latent, _, _ = target_net.initial_inference(obs0)
-    _, r_logits, _, v_logits, _ = target_net.recurrent_inference(latent, action, target_net.initial_lstm_state(16, "cpu"))
+    lstm = target_net.initial_lstm_state(16, "cpu")
+    _, r_logits, _, v_logits, _ = target_net.recurrent_inference(latent, action, lstm)
     q = target_net.reward_support.logits_to_scalar(r_logits) + 0.9 * target_net.value_support.logits_to_scalar(v_logits)
     scale = max(float(torch.quantile(q, 0.95) - torch.quantile(q, 0.05)), 1.0)
     torch.testing.assert_close(got.detach(), -q / scale, rtol=1e-5, atol=1e-6)
     got.sum().backward()
     assert all(p.grad is None for p in target_net.parameters())
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.model.prediction.heads.policy.parameters())
+    policy_head = learner.model.prediction.heads.policy.parameters()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy_head)
     for name in ("dynamics", "reward_head"):
         assert all(p.grad is None for p in getattr(learner.model, name).parameters()), name
 
