@@ -125,6 +125,12 @@ class TrainConfig:
     percentile range of the batch's Q (at least 1). It moves the policy along the model's dQ/da, which a
     choice among K samples cannot resolve when the candidates' Q differ by less than the model's error. 0:
     off (EZ-V2)."""
+    actor_coeff: float = 0.0
+    """Continuous actions with ``model.critic_heads`` > 0: weight of an actor loss at the root, -min_i Q_i(s,
+    a) / scale - ``entropy_coeff`` * entropy, with a = tanh(mu + sigma eps) reparameterised from the policy
+    head on the stop-gradient latent, Q by the critic ensemble (whose weights it does not train), and scale
+    the 5-95 percentile range of the batch's Q (at least 1), as in SAC and TD-MPC2. It adds the critic's
+    dQ/da, learnt directly from the replay's actions, to the search's choice among K samples. 0: off."""
     grad_clip: float = 5.0
     """Global gradient-norm clip."""
     dynamics_grad_scale: float = 0.5
@@ -235,7 +241,8 @@ _POSITIVE = (
 _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
-    "train.variance_loss_coeff", "train.variance_floor", "train.model_gradient_coeff", "env.action_repeat",
+    "train.variance_loss_coeff", "train.variance_floor", "train.model_gradient_coeff", "train.actor_coeff",
+    "env.action_repeat",
     "env.max_episode_steps", "env.frame_stack", "env.noop_max", "env.max_train_frames",
 )
 
@@ -271,6 +278,9 @@ def validate(cfg: Config) -> None:
             and cfg.train.value_target != "mixed":
         raise ConfigError("train.policy_from_reanalysis_only=true with train.reanalyze_ratio=0 leaves no policy "
                           "targets; set train.reanalyze_ratio > 0")
+    if cfg.train.actor_coeff > 0 and cfg.model.critic_heads == 0:
+        raise ConfigError(f"train.actor_coeff={cfg.train.actor_coeff!r} needs the critic; set model.critic_heads "
+                          "(e.g. 2) or train.actor_coeff=0")
     if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
         raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
     if not cfg.train.replay_ratio > 0:

@@ -140,6 +140,30 @@ class Learner:
         low, high = torch.quantile(q.detach(), torch.tensor([0.05, 0.95], device=q.device))
         return -q / torch.clamp(high - low, min=1.0)
 
+    def _critic_loss(self, latent: torch.Tensor, batch: TrainBatch) -> torch.Tensor:
+        """``model.critic_heads``' per-sample loss ``[B]``: the cross-entropy of every Q head at the root
+        ``latent`` and the replay's first action against the row's value target (the n-step return that
+        starts with that action), summed over heads and masked like the root value."""
+        logits = self.model.critic_q(latent, batch.actions[:, 0], logits=True)
+        target = self.model.value_support.scalar_to_probs(batch.value[:, 0])
+        return sum(losses.cross_entropy(head, target) for head in logits) * batch.value_mask[:, 0]
+
+    def _actor_loss(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``train.actor_coeff``'s per-sample loss ``[B]`` and the critic's Q ``[B]`` of the sampled actions:
+        -min_i Q_i(s, a) / scale - entropy_coeff * entropy, with a reparameterised from the policy head on the
+        stop-gradient root ``latent`` and the critic's weights held fixed."""
+        model = self.model
+        _, policy = model.prediction(latent.detach())
+        dist = SquashedGaussian.from_head(policy.float())
+        params = {name: p.detach() for name, p in model.critic.named_parameters()}
+        logits = torch.func.functional_call(model.critic, params, (latent.detach(), dist.rsample()))
+        q = model.value_support.logits_to_scalar(logits).min(dim=0).values
+        low, high = torch.quantile(q.detach(), torch.tensor([0.05, 0.95], device=q.device))
+        loss = -q / torch.clamp(high - low, min=1.0)
+        if self.cfg.train.entropy_coeff > 0:
+            loss = loss - self.cfg.train.entropy_coeff * dist.entropy()
+        return loss, q.detach()
+
     def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:
         """Stop-gradient encodings of the real observations at t+1..t+K (by the online or the target
         network, see ``train.consistency_target``): projections ``[B, K, P]``, or latents ``[B, K, *L]``
@@ -173,7 +197,7 @@ class Learner:
             obs = self.augment(obs)
         targets_c = self._consistency_targets(obs) if use_consistency else None
         latent, value_logits, policy = model.initial_inference(obs[:, 0])
-        root_policy, root_policy_grad = policy.detach(), policy
+        root_policy, root_policy_grad, root_latent = policy.detach(), policy, latent
         entry_std = latent.reshape(latent.shape[0], -1).std(0)
         latent_std = entry_std.detach().mean().item()
         v_loss = losses.cross_entropy(value_logits, model.value_support.scalar_to_probs(batch.value[:, 0]))
@@ -204,6 +228,13 @@ class Learner:
         if t.model_gradient_coeff > 0 and self.continuous:
             mg_loss = self._model_gradient_loss(root_policy_grad, obs[:, 0])
             loss = loss + t.model_gradient_coeff * (mg_loss * batch.weights).mean()
+        critic_loss, actor_loss, critic_q = (torch.zeros_like(v_loss) for _ in range(3))
+        if model.critic is not None:
+            critic_loss = self._critic_loss(root_latent, batch)
+            loss = loss + t.value_loss_coeff * (critic_loss * batch.weights).mean()
+            if t.actor_coeff > 0:
+                actor_loss, critic_q = self._actor_loss(root_latent)
+                loss = loss + t.actor_coeff * (actor_loss * batch.weights).mean()
         var_loss = entry_std.new_zeros(())
         if t.variance_loss_coeff > 0:
             var_loss = torch.relu(t.variance_floor - entry_std).mean()
@@ -214,6 +245,9 @@ class Learner:
             "loss/consistency": c_loss.mean().item(), "train/latent_std": latent_std,
             "loss/variance": var_loss.item(), "loss/model_gradient": mg_loss.mean().item(),
         }
+        if model.critic is not None:
+            metrics.update({"loss/critic": critic_loss.mean().item(), "loss/actor": actor_loss.mean().item(),
+                            "train/critic_q": critic_q.mean().item()})
         if self.continuous:
             _, std = head_to_mean_std(root_policy)
             metrics["train/policy_std"] = std.mean().item()

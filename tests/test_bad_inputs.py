@@ -33,6 +33,7 @@ CASES = {
     "run_dir_is_a_file": (["train", "run_dir={tmp}/afile"], "run_dir="),
     "model_gradient_negative": (["train", "train.model_gradient_coeff=-1"], "train.model_gradient_coeff=-1"),
     "model_gradient_discrete": (["train", "train.model_gradient_coeff=1"], "train.model_gradient_coeff="),
+    "critic_discrete": (["train", "model.critic_heads=2"], "model.critic_heads=2"),
     "one_step_discrete": (["train", "train.reanalyze_search=one_step"], "train.reanalyze_search="),
     "replay_too_big": (["train", "replay.capacity=1000000000000", "env_steps=1000000000000"], "replay.capacity="),
 }

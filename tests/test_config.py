@@ -96,6 +96,8 @@ def test_last_task_override_wins():
     ("train.consistency_target=ema", ["train.consistency_target", "ema", "online, target"]),
     ("train.consistency_space=cosine", ["train.consistency_space", "cosine", "projection, latent"]),
     ("train.consistency_start=-5", ["train.consistency_start", "-5"]),
+    ("train.actor_coeff=1", ["train.actor_coeff=1", "model.critic_heads"]),
+    ("model.critic_heads=-1", ["model.critic_heads=-1", ">= 0"]),
     ("train.reanalyze_ratio=1.5", ["reanalyze_ratio", "1.5"]),
     ("train.reanalyze_simulations=-1", ["train.reanalyze_simulations", "-1"]),
     ("train.policy_from_reanalysis_only=true train.reanalyze_ratio=0",

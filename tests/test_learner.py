@@ -416,3 +416,77 @@ def test_latent_consistency_is_the_mse_to_the_encoded_next_observation_with_stop
     loss.backward()
     assert obs.grad[:, 1:].abs().max().item() == 0.0
     assert obs.grad[:, 0].abs().max().item() > 0.0
+
+
+def _critic_learner(actor_coeff, entropy_coeff=0.0, value_loss_coeff=1.0):
+    cfg = _config(consistency_loss_coeff=0.0, actor_coeff=actor_coeff, entropy_coeff=entropy_coeff,
+                  value_loss_coeff=value_loss_coeff)
+    cfg.model = dataclasses.replace(cfg.model, critic_heads=2)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, CONTINUOUS)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return Learner(model, cfg, "continuous", torch.device("cpu"))
+
+
+def test_critic_loss_is_the_cross_entropy_of_each_head_at_the_replay_action_against_the_value_target():
+    learner = _critic_learner(0.0)
+    batch = _batch(CONTINUOUS, B=8)
+    batch.value_mask[3, 0] = 0.0
+    model = learner.model
+    latent, _, _ = model.initial_inference(batch.obs[:, 0])
+    x = torch.cat([latent, batch.actions[:, 0]], -1)
+    probs = model.value_support.scalar_to_probs(batch.value[:, 0])
+    expected = sum(_soft_ce(head(x), probs) for head in model.critic.heads) * batch.value_mask[:, 0]
+    got = learner._critic_loss(latent, batch)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert got[3].item() == 0.0 and got.sum().item() > 0
+    # it enters the total loss weighted by value_loss_coeff, and trains the critic and the representation
+    off = _critic_learner(0.0, value_loss_coeff=0.0)
+    _, m_off, _ = off.compute_loss(batch)
+    loss, m, _ = learner.compute_loss(batch)
+    assert m["loss/critic"] == pytest.approx(got.mean().item(), rel=1e-5)
+    value_only = m_off["loss/value"] / batch.actions.shape[1]
+    assert loss.item() - m_off["loss/total"] == pytest.approx(value_only + m["loss/critic"], rel=1e-4)
+    _, grads = _grads(learner, batch)
+    assert any(n.startswith("critic.") for n in grads) and any(n.startswith("representation.") for n in grads)
+
+
+def test_actor_loss_is_minus_the_min_q_over_its_range_and_trains_only_the_policy_head():
+    """-min_i Q_i(s, a)/scale - c_H * entropy at a reparameterised from the policy on sg(latent): the gradient
+    reaches the policy head and the prediction trunk, never the critic or the representation."""
+    learner = _critic_learner(1.0, entropy_coeff=0.1)
+    model = learner.model
+    batch = _batch(CONTINUOUS, B=16)
+    latent, _, _ = model.initial_inference(batch.obs[:, 0])
+    torch.manual_seed(7)
+    got, q_got = learner._actor_loss(latent)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        _, head = model.prediction(latent)
+        dist = SquashedGaussian.from_head(head)
+        action = dist.rsample()
+        x = torch.cat([latent, action], -1)
+        q = torch.stack([model.value_support.logits_to_scalar(h(x)) for h in model.critic.heads]).min(0).values
+    scale = max(float(torch.quantile(q, 0.95) - torch.quantile(q, 0.05)), 1.0)
+    torch.testing.assert_close(q_got, q, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got.detach(), -q / scale - 0.1 * dist.entropy(), rtol=1e-5, atol=1e-5)
+    model.zero_grad(set_to_none=True)
+    got.sum().backward()
+    assert all(p.grad is None for p in model.critic.parameters())
+    assert all(p.grad is None for p in model.representation.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prediction.heads.policy.parameters())
+
+
+def test_actor_term_enters_the_total_loss_with_its_coefficient_and_needs_continuous_actions():
+    batch = _batch(CONTINUOUS)
+    torch.manual_seed(3)
+    off_loss, off, _ = _critic_learner(0.0).compute_loss(batch)
+    on = _critic_learner(2.0)
+    torch.manual_seed(3)
+    loss, metrics, _ = on.compute_loss(batch)
+    assert "loss/actor" in metrics and off["loss/actor"] == 0.0 and metrics["loss/actor"] != 0.0
+    assert loss.item() == pytest.approx(off_loss.item() + 2.0 * metrics["loss/actor"], rel=1e-4, abs=1e-5)
+    with pytest.raises(ValueError, match="critic_heads=2 needs continuous actions"):
+        build_model(on.cfg.model, DISCRETE)

@@ -4,7 +4,7 @@ source's weights, give each part its learning rate, freeze parts for a number of
 The parts (``adapt.config.PARTS``) split ``EfficientZeroNet``'s parameter names by prefix:
 ``representation.*`` and ``simsiam.*`` -> representation; ``dynamics.*`` and ``action_encoder.*`` ->
 dynamics; ``reward_head.*`` -> reward; ``prediction.*`` -> policy when the name holds ``policy``, else value
-(the prediction trunk trains with the value)."""
+(the prediction trunk trains with the value); ``critic.*`` (the Q ensemble) -> value."""
 from __future__ import annotations
 
 from typing import Dict, Iterable, List, Sequence
@@ -14,7 +14,7 @@ import torch
 from ezrobot.adapt.config import PARTS
 
 PREFIXES = {"representation": ("representation.", "simsiam."), "dynamics": ("dynamics.", "action_encoder."),
-            "reward": ("reward_head.",), "value": ("prediction.",), "policy": ("prediction.",)}
+            "reward": ("reward_head.",), "value": ("prediction.", "critic."), "policy": ("prediction.",)}
 """Parameter-name prefixes of each part (value and policy split ``prediction.*`` by the word policy)."""
 
 

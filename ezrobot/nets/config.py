@@ -85,6 +85,12 @@ class ModelConfig:
     """Normalisation of every latent state, after the representation and after each dynamics step:
     ``minmax`` scales each sample to [0, 1] over its entries (MuZero, EfficientZero); ``none`` leaves it
     as the network produced it (EfficientZero V2's proprio net, whose residual MLPs are pre-LayerNorm)."""
+    critic_heads: int = 0
+    """Continuous actions: size of an ensemble of Q(s, a) heads on the root latent and the action (SAC,
+    TD-MPC2), each an MLP with two hidden layers of ``mlp_hidden`` units (256 without one) over the value
+    support, trained on the replay's actions towards the value target of the same row (the n-step return
+    that starts with that action), weighted by ``train.value_loss_coeff``. ``train.actor_coeff`` moves the
+    policy along their minimum. 0: no critic (EfficientZero, EZ-V2)."""
     pixel_latent: str = choice("spatial", PIXEL_LATENTS)
     """Image observations only. ``spatial``: EfficientZero's conv latent ``[c, h, w]`` with conv dynamics and
     prediction. ``vector``: the conv trunk's output is flattened into a ``latent_dim`` vector by the MLP
@@ -111,6 +117,8 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"model.{name}={value!r} must be > 0 (half-width in h-space)")
+        if self.critic_heads < 0:
+            raise ValueError(f"model.critic_heads={self.critic_heads!r} must be >= 0 (0: no critic)")
         if self.action_embedding is not None and self.action_embedding < 0:
             raise ValueError(f"model.action_embedding={self.action_embedding!r} must be >= 0")
         if self.head_hidden is not None and any(int(s) < 1 for s in self.head_hidden):

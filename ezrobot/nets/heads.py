@@ -132,6 +132,31 @@ class RewardHead(nn.Module):
         return self.mlp(out), (h, c)
 
 
+class CriticEnsemble(nn.Module):
+    """Q(s, a) heads on the latent and a continuous action (SAC, TD-MPC2): each head is an MLP
+    ``[F + D] -> hidden -> hidden -> S`` (Linear -> norm -> ReLU per hidden layer, zero-initialised output)
+    predicting logits over the value support.
+
+    Args:
+        in_features: Flattened latent size F.
+        action_dim: D.
+        hidden: Width of the two hidden layers.
+        bins: S, the value support's atoms.
+        heads: Ensemble size.
+        norm: ``batch`` | ``layer`` | ``none``.
+    """
+
+    def __init__(self, in_features: int, action_dim: int, hidden: int, bins: int, heads: int, norm: str):
+        super().__init__()
+        self.heads = nn.ModuleList(head_mlp(in_features + action_dim, [hidden, hidden], bins, norm, True)
+                                   for _ in range(heads))
+
+    def forward(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``latent [B, *L]``, ``action [B, D]`` -> logits ``[heads, B, S]`` (float32)."""
+        x = torch.cat([latent.reshape(latent.shape[0], -1), action.to(latent.dtype)], dim=-1)
+        return torch.stack([head(x).float() for head in self.heads])
+
+
 class SimSiamHead(nn.Module):
     """SimSiam projector (in -> P -> P -> P, norm + ReLU between) and predictor (P -> P_h -> P).
 

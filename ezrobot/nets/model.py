@@ -17,7 +17,7 @@ from torch import nn
 from ezrobot.nets.blocks import min_max_normalize
 from ezrobot.nets.config import ModelConfig, model_family, resolve_preset
 from ezrobot.nets.conv import build_conv_modules, build_conv_vector_modules
-from ezrobot.nets.heads import LSTMState, SimSiamHead
+from ezrobot.nets.heads import CriticEnsemble, LSTMState, SimSiamHead
 from ezrobot.nets.mlp import build_mlp_modules
 from ezrobot.transforms import DiscreteSupport
 
@@ -65,6 +65,13 @@ class EfficientZeroNet(nn.Module):
         for size in self.latent_shape:
             flat_latent *= size
         self.simsiam = SimSiamHead(flat_latent, cfg.projection_dim, cfg.predictor_hidden, cfg.projection_norm)
+        self.critic = None
+        if cfg.critic_heads > 0:
+            if spec.action_type != "continuous":
+                raise ValueError(f"model.critic_heads={cfg.critic_heads!r} needs continuous actions (got "
+                                 f"{spec.action_type} actions); use model.critic_heads=0")
+            self.critic = CriticEnsemble(flat_latent, spec.num_actions, cfg.mlp_hidden or 256,
+                                         cfg.value_support_bins, cfg.critic_heads, cfg.norm)
 
     def _prepare_obs(self, obs: torch.Tensor) -> torch.Tensor:
         """uint8 pixels -> float / 255; float inputs are used as given (e.g. augmented views in [0, 1])."""
@@ -118,8 +125,14 @@ class EfficientZeroNet(nn.Module):
         """SimSiam projection ``[B, *L] -> [B, P]`` (followed by the predictor if ``with_predictor``)."""
         return self.simsiam(latent, with_predictor).float()
 
+    def critic_q(self, latent: torch.Tensor, action: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        """The critic's Q(s, a) of ``latent [B, *L]`` and ``action [B, D]``: scalars ``[heads, B]``, or the
+        support logits ``[heads, B, S]`` with ``logits``. Needs ``model.critic_heads`` > 0."""
+        out = self.critic(latent, action)
+        return out if logits else self.value_support.logits_to_scalar(out)
+
     def acting_parameter_count(self) -> int:
-        """Parameters used by self-play and search (all but the SimSiam projector/predictor)."""
+        """Parameters used by self-play and search (all but the SimSiam projector/predictor and the critic)."""
         return sum(parameter_count(getattr(self, name)) for name in ACTING_MODULES)
 
 
