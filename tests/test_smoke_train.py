@@ -170,6 +170,7 @@ def test_bench_probe_measures_the_search_of_a_trained_run(smoke):
         assert 0.0 <= row["projection_top1"] <= 1.0
         for key in ("spearman_search_mc", "spearman_model_mc", "spearman_real_next_mc"):
             assert np.isnan(row[key]) or -1.0 <= row[key] <= 1.0, key
+        assert np.isnan(row["spearman_critic_mc"])  # the smoke run has no critic (model.critic_heads=0)
     assert -1.0 <= result["projection_cos_states"] <= 1.0 + 1e-6
     assert 0 < result["episode_return"] <= 50 * 2 * 4  # 50 agent steps, repeat <= 8 in cartpole-swingup
 

@@ -10,6 +10,8 @@ back into the state, the candidate is applied, and the policy mean is followed f
 - ``spearman_model_mc``: the same for the model's one-step Q r̂ + γ V(g(s, a)) of every candidate;
 - ``spearman_real_next_mc``: the same with the real next state, r + γ V(h(o')): the value function alone,
   with the dynamics taken out;
+- ``spearman_critic_mc``: the same for the critic's min-over-heads Q(s, a) (runs with ``model.critic_heads``
+  > 0; NaN otherwise): a Q learnt directly from the replay's actions;
 - ``latent_error_ratio``: mean ||g(s, a) − h(o')|| of the predicted next latents over the mean pairwise
   distance of the real next latents (above 1: the dynamics error is larger than what separates candidates);
 - ``mc_gain_chosen`` / ``mc_gain_best``: Monte-Carlo Q of the search's choice / of the best candidate
@@ -55,6 +57,12 @@ def _rank_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() > 0 and rb.std() > 0 else float("nan")
 
 
+def _nan_mean(values: List[float]) -> float:
+    """Mean of the finite entries (NaN when there are none, without numpy's empty-slice warning)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 @torch.no_grad()
 def _policy_mean(model, obs: np.ndarray):
     """(tanh(mu) [D], root value) of one observation."""
@@ -96,7 +104,9 @@ def _one_step(env, state, obs, cands, model, discount: float) -> Dict[str, np.nd
     top1 = float((match.argmax(dim=1) == torch.arange(len(cands))).float().mean())
     spread = torch.cdist(z_real, z_real)[pairs[0], pairs[1]].mean()
     err = (z_pred - z_real).flatten(1).norm(dim=-1).mean()
-    return {"q_model": q_model.numpy(), "q_real": q_real.numpy(), "latent_error_ratio": float(err / spread),
+    q_critic = model.critic_q(z, acts).min(dim=0).values.numpy() if model.critic is not None else None
+    return {"q_model": q_model.numpy(), "q_real": q_real.numpy(), "q_critic": q_critic,
+            "latent_error_ratio": float(err / spread),
             "projection_top1": top1, "projection": model.project(z[:1], with_predictor=False)[0]}
 
 
@@ -149,6 +159,8 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
         rows.append({"spearman_search_mc": _rank_corr(q[seen], mc[seen]),
                      "spearman_model_mc": _rank_corr(one["q_model"], mc),
                      "spearman_real_next_mc": _rank_corr(one["q_real"], mc),
+                     "spearman_critic_mc": (float("nan") if one["q_critic"] is None
+                                            else _rank_corr(one["q_critic"], mc)),
                      "latent_error_ratio": one["latent_error_ratio"], "projection_top1": one["projection_top1"],
                      "mc_gain_chosen": float(mc[int(out.action_index[0])] - mc_mean),
                      "mc_gain_best": float(mc.max() - mc_mean), "mc_std": float(mc.std()),
@@ -157,7 +169,7 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
     stacked = torch.stack(projections)
     cos = _cosines(stacked, stacked)
     pairs = torch.triu_indices(len(projections), len(projections), 1)
-    means = {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+    means = {k: _nan_mean([r[k] for r in rows]) for k in rows[0]}
     return {"run_dir": run_dir, "checkpoint": run.checkpoint, "env_steps": run.env_steps, "task": cfg.task,
             "horizon": horizon, "states": len(rows), "episode_return": float(rewards.sum()),
             "value_return_corr": float(np.corrcoef(values[:n], togo[:n])[0, 1]),
