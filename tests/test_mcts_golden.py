@@ -78,6 +78,7 @@ CASES = [
                       "num_sampled_actions_widened": 0}),
     ("gumbel", False, {"q_normalization": "node"}),
     ("gumbel", True, {"num_sampled_actions": 6, "num_sampled_actions_widened": 0, "q_normalization": "node"}),
+    ("gumbel", True, {"num_sampled_actions": 6, "num_sampled_actions_widened": 0, "sampled_gumbel_noise": True}),
     ("gumbel", True, {"num_sampled_actions": 5, "num_sampled_actions_interior": 3, "q_normalization": "node",
                       "max_depth": 3}),
 ]
