@@ -242,8 +242,7 @@ _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
     "train.variance_loss_coeff", "train.variance_floor", "train.model_gradient_coeff", "train.actor_coeff",
-    "env.action_repeat",
-    "env.max_episode_steps", "env.frame_stack", "env.noop_max", "env.max_train_frames",
+    "env.action_repeat", "env.max_episode_steps", "env.frame_stack", "env.noop_max", "env.max_train_frames",
 )
 
 

@@ -114,9 +114,6 @@ def _check_continuous_options(cfg: Config, spec) -> None:
     if cfg.train.model_gradient_coeff > 0 and spec.action_type != "continuous":
         raise ConfigError(f"train.model_gradient_coeff={cfg.train.model_gradient_coeff!r} acts only on continuous "
                           f"actions (got {spec.action_type} actions); use train.model_gradient_coeff=0")
-    if cfg.model.critic_heads > 0 and spec.action_type != "continuous":
-        raise ConfigError(f"model.critic_heads={cfg.model.critic_heads!r} acts only on continuous actions (got "
-                          f"{spec.action_type} actions); use model.critic_heads=0")
 
 
 def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[Parts, Env]:

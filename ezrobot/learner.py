@@ -57,6 +57,13 @@ def check_gradients(model: torch.nn.Module, grad_norm: torch.Tensor, step: int) 
                        "lower optim.lr or train.grad_clip")
 
 
+def scaled_negative_q(q: torch.Tensor) -> torch.Tensor:
+    """-q / scale for a batch of Q values ``[B]``, scale the 5-95 percentile range of the batch (at least 1,
+    no gradient): the policy-gradient losses' normalisation (TD-MPC2)."""
+    low, high = torch.quantile(q.detach(), torch.tensor([0.05, 0.95], device=q.device))
+    return -q / torch.clamp(high - low, min=1.0)
+
+
 def make_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
     """SGD (paper), AdamW or Adam as configured; a run initialised from another (``init_from``) gets one
     parameter group per part with its ``lr_scale`` (``adapt.lr_<part>``)."""
@@ -137,8 +144,7 @@ class Learner:
             latent, action, net.initial_lstm_state(obs0.shape[0], obs0.device))
         q = (net.reward_support.logits_to_scalar(reward_logits.float())
              + self.discount * net.value_support.logits_to_scalar(value_logits.float()))
-        low, high = torch.quantile(q.detach(), torch.tensor([0.05, 0.95], device=q.device))
-        return -q / torch.clamp(high - low, min=1.0)
+        return scaled_negative_q(q)
 
     def _critic_loss(self, latent: torch.Tensor, batch: TrainBatch) -> torch.Tensor:
         """``model.critic_heads``' per-sample loss ``[B]``: the cross-entropy of every Q head at the root
@@ -158,8 +164,7 @@ class Learner:
         params = {name: p.detach() for name, p in model.critic.named_parameters()}
         logits = torch.func.functional_call(model.critic, params, (latent.detach(), dist.rsample()))
         q = model.value_support.logits_to_scalar(logits).min(dim=0).values
-        low, high = torch.quantile(q.detach(), torch.tensor([0.05, 0.95], device=q.device))
-        loss = -q / torch.clamp(high - low, min=1.0)
+        loss = scaled_negative_q(q)
         if self.cfg.train.entropy_coeff > 0:
             loss = loss - self.cfg.train.entropy_coeff * dist.entropy()
         return loss, q.detach()
