@@ -69,6 +69,6 @@ def test_a_noisy_q_that_grows_away_from_the_mean_does_not_widen_a_star_with_or_w
     """With the root noise on, a Q whose noise grows with the distance from the policy mean (a model least
     certain far from its data) does not pull a* outwards: with 12 widened samples their log(pi / beta) logits
     (roughly 18 below the pi samples' in 6-D) keep them from winning, and with every sample from pi
-    (``dmc_proprio``) a* spreads as pi (docs/RESULTS.md, "Every root sample from the policy")."""
+    a* spreads as pi (docs/RESULTS.md, "Every root sample from the policy")."""
     assert 0.85 < _spread_with_noisy_q(12) < 1.25
     assert 0.85 < _spread_with_noisy_q(0) < 1.25

@@ -43,7 +43,7 @@ class SearchConfig:
     loss then fits the widened proposal and inflates sigma (docs/RESULTS.md, walker diagnosis). With
     ``sampled_gumbel_importance`` the roles turn: without noise a flat Q makes a* the sample nearest the
     policy mean and sigma shrinks each generation; with noise a* is an importance draw from pi
-    (tests/test_search_flat_q.py). With no widened samples and the noise on (``dmc_proprio``), a* is a draw
+    (tests/test_search_flat_q.py). With no widened samples and the noise on, a* is a draw
     from the improved policy pi' over K draws from pi. Discrete Gumbel search always uses the noise."""
     sampled_gumbel_importance: bool = False
     """Gumbel, continuous, training with a widened root proposal: give the K root samples the logits
