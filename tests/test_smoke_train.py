@@ -171,8 +171,19 @@ def test_bench_probe_measures_the_search_of_a_trained_run(smoke):
         for key in ("spearman_search_mc", "spearman_model_mc", "spearman_real_next_mc"):
             assert np.isnan(row[key]) or -1.0 <= row[key] <= 1.0, key
         assert np.isnan(row["spearman_critic_mc"])  # the smoke run has no critic (model.critic_heads=0)
+        assert 0.0 <= row["widened_chosen"] <= 1.0 and 0.0 < row["target_spread"] < 50.0
+        for key in ("widened_mc_gap", "widened_search_gap"):
+            assert np.isnan(row[key]) or np.isfinite(row[key]), key
     assert -1.0 <= result["projection_cos_states"] <= 1.0 + 1e-6
     assert 0 < result["episode_return"] <= 50 * 2 * 4  # 50 agent steps, repeat <= 8 in cartpole-swingup
+
+
+def test_probe_widened_gap_is_the_policy_samples_mean_minus_the_widened_mean():
+    from ezrobot.bench.probe import _widened_gap
+
+    values = np.array([1.0, 3.0, 0.5, 0.5, 2.0])  # the last 3 are the widened samples
+    assert _widened_gap(values, 3) == 2.0 - 1.0
+    assert np.isnan(_widened_gap(values, 0)) and np.isnan(_widened_gap(values, 5))
 
 
 def test_restore_physics_state_replays_the_same_step():

@@ -21,7 +21,14 @@ back into the state, the candidate is applied, and the policy mean is followed f
 - ``projection_cos_states``: mean cosine between the SimSiam projections of the probed states (near 1: the
   projections have collapsed and the consistency loss is satisfied whatever the dynamics predicts);
 - ``projection_top1``: how often the predicted projection of g(s, a_i) is closest (cosine) to candidate i's
-  real next state among the K (chance 1/K): whether the consistency loss can tell the actions apart.
+  real next state among the K (chance 1/K): whether the consistency loss can tell the actions apart;
+- ``target_spread``: root mean square of (atanh a* − mu) / sigma over the action dimensions of the search's
+  chosen action a*, over ``--repeats`` training searches per state (1 when a* is distributed as the policy;
+  above 1 the policy target −log pi(a*) widens the policy, below 1 it narrows it), and ``widened_chosen``,
+  the fraction of those searches whose a* is one of the root's widened samples (0 without widened samples);
+- ``widened_mc_gap`` / ``widened_search_gap``: mean Monte-Carlo Q / completed search Q of the root's samples
+  from the policy minus that of its widened samples (NaN without widened samples): whether the wider
+  actions are truly worse, and whether the search sees it.
 """
 from __future__ import annotations
 
@@ -32,7 +39,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from ezrobot.distributions import head_to_mean_std
+from ezrobot.distributions import ACTION_CLIP, head_to_mean_std
 from ezrobot.envs import make_env
 from ezrobot.runs import load_run
 
@@ -45,10 +52,11 @@ def _parse(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--states", type=int, default=8, help="states probed along the episode")
     p.add_argument("--horizon", type=int, default=60, help="agent steps of each Monte-Carlo rollout")
     p.add_argument("--seed", type=int, default=123, help="reset seed of the episode and seed of the searches")
+    p.add_argument("--repeats", type=int, default=16, help="training searches per state for target_spread")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
-    if args.states < 1 or args.horizon < 1:
-        p.error(f"--states={args.states} and --horizon={args.horizon} must be >= 1")
+    if args.states < 1 or args.horizon < 1 or args.repeats < 1:
+        p.error(f"--states={args.states}, --horizon={args.horizon} and --repeats={args.repeats} must be >= 1")
     return args
 
 
@@ -110,6 +118,25 @@ def _one_step(env, state, obs, cands, model, discount: float) -> Dict[str, np.nd
             "projection_top1": top1, "projection": model.project(z[:1], with_predictor=False)[0]}
 
 
+@torch.no_grad()
+def _root_targets(agent, model, obs: np.ndarray, repeats: int, rng: np.random.Generator) -> Dict[str, float]:
+    """``target_spread`` and ``widened_chosen`` of ``repeats`` training searches of one observation."""
+    _, _, pol = model.initial_inference(torch.as_tensor(obs[None], dtype=torch.float32))
+    mean, std = (t[0].double().numpy() for t in head_to_mean_std(pol))
+    out = agent.search(model, np.repeat(obs[None], repeats, 0), rng, train=True)
+    chosen = np.arctanh(np.clip(out.action.astype(np.float64), -ACTION_CLIP, ACTION_CLIP))
+    k = out.q_values.shape[1]
+    return {"target_spread": float(np.sqrt((((chosen - mean) / std) ** 2).mean())),
+            "widened_chosen": float((out.action_index >= k - agent.cfg.widened_count()).mean())}
+
+
+def _widened_gap(values: np.ndarray, widened: int) -> float:
+    """Mean of ``values [K]`` over the policy's samples minus that over the last ``widened`` (NaN if none)."""
+    if widened <= 0 or widened >= len(values):
+        return float("nan")
+    return float(values[:-widened].mean() - values[-widened:].mean())
+
+
 def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[N, M]`` cosine similarities of the rows of ``a [N, P]`` and ``b [M, P]``."""
     return torch.nn.functional.normalize(a, dim=-1) @ torch.nn.functional.normalize(b, dim=-1).T
@@ -131,7 +158,8 @@ def _episode(env, model, seed: int, picks: set):
     return states, np.array(values), np.array(rewards)
 
 
-def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, seed: int = 123) -> Dict:
+def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, seed: int = 123,
+          repeats: int = 16) -> Dict:
     """Run the probe (see the module docstring) and return its numbers."""
     run = load_run(run_dir, checkpoint, device="cpu")
     cfg, parts, model = run.cfg, run.parts, run.parts.model
@@ -150,6 +178,7 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
     n = max(2, len(rewards) - horizon)
     rng = np.random.default_rng(seed)
     rows, projections = [], []
+    widened = parts.agent.cfg.widened_count()
     for state, obs in visited:
         out = parts.agent.search(model, obs[None], rng, train=True)
         cands, q, seen = out.sampled_actions[0], out.q_values[0], out.visit_counts[0] > 0
@@ -164,7 +193,9 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
                      "latent_error_ratio": one["latent_error_ratio"], "projection_top1": one["projection_top1"],
                      "mc_gain_chosen": float(mc[int(out.action_index[0])] - mc_mean),
                      "mc_gain_best": float(mc.max() - mc_mean), "mc_std": float(mc.std()),
-                     "search_q_std": float(q[seen].std())})
+                     "search_q_std": float(q[seen].std()),
+                     "widened_mc_gap": _widened_gap(mc, widened), "widened_search_gap": _widened_gap(q, widened),
+                     **_root_targets(parts.agent, model, obs, repeats, rng)})
         projections.append(one["projection"])
     stacked = torch.stack(projections)
     cos = _cosines(stacked, stacked)
@@ -182,7 +213,7 @@ def main(argv: List[str]) -> int:
     """Print the probe's numbers as a table (or JSON with ``--json``)."""
     args = _parse(argv)
     torch.set_num_threads(1)
-    result = probe(args.run_dir, args.checkpoint, args.states, args.horizon, args.seed)
+    result = probe(args.run_dir, args.checkpoint, args.states, args.horizon, args.seed, args.repeats)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
