@@ -186,6 +186,35 @@ def test_probe_widened_gap_is_the_policy_samples_mean_minus_the_widened_mean():
     assert np.isnan(_widened_gap(values, 0)) and np.isnan(_widened_gap(values, 5))
 
 
+def test_probe_target_spread_is_one_for_draws_from_the_policy_and_the_widening_for_widened_draws():
+    import types
+
+    import torch
+
+    from ezrobot.bench.probe import _root_targets
+    from ezrobot.distributions import head_to_mean_std
+
+    head = torch.tensor([[0.3, -0.2, -3.0, -2.5]])  # 2-D; sigma ~0.23-0.3, so sigma x3 stays clear of the clip
+    mean, std = (t[0].double().numpy() for t in head_to_mean_std(head))
+
+    class Model:
+        def initial_inference(self, obs):
+            return None, None, head.expand(len(obs), -1)
+
+    def agent(scale, widened_index):
+        def search(model, obs, rng, train):
+            eps = rng.standard_normal((len(obs), 2))
+            return types.SimpleNamespace(action=np.tanh(mean + scale * std * eps),
+                                         action_index=np.full(len(obs), widened_index), q_values=np.zeros((len(obs), 4)))
+        return types.SimpleNamespace(search=search, cfg=types.SimpleNamespace(widened_count=lambda: 3))
+
+    rng = np.random.default_rng(0)
+    from_policy = _root_targets(agent(1.0, 0), Model(), np.zeros(3), 4000, rng)
+    widened = _root_targets(agent(3.0, 2), Model(), np.zeros(3), 4000, rng)
+    assert abs(from_policy["target_spread"] - 1.0) < 0.05 and from_policy["widened_chosen"] == 0.0
+    assert abs(widened["target_spread"] - 3.0) < 0.15 and widened["widened_chosen"] == 1.0
+
+
 def test_restore_physics_state_replays_the_same_step():
     from ezrobot.envs import EnvConfig, make_env
 
