@@ -8,6 +8,7 @@ from others (total updates, the off-policy horizon's T, schedules in updates) ar
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -114,6 +115,13 @@ class TrainConfig:
     """Target standard deviation over the batch of each root latent entry (min-max latents lie in [0, 1])."""
     entropy_coeff: float = 0.0
     """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
+    entropy_target: List[float] = field(default_factory=list)
+    """Continuous actions: ``[start, end]``, a target for the policy's entropy per action dimension (nats),
+    moved linearly from start to end over the run's updates. Set, ``entropy_coeff`` becomes the starting
+    value of a learnt coefficient (SAC's automatic temperature): after each update log(coeff) moves by
+    ``optim.lr`` x (target - the batch's root entropy per dimension), so the bonus grows while the policy is
+    narrower than the target and fades while it is wider (``train/entropy_coeff``,
+    ``train/policy_entropy``). Empty: the fixed ``entropy_coeff``."""
     policy_loss: str = choice("auto", ("auto", "ce", "best"))
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
@@ -280,6 +288,7 @@ def validate(cfg: Config) -> None:
     if cfg.train.actor_coeff > 0 and cfg.model.critic_heads == 0:
         raise ConfigError(f"train.actor_coeff={cfg.train.actor_coeff!r} needs the critic; set model.critic_heads "
                           "(e.g. 2) or train.actor_coeff=0")
+    _validate_entropy_target(cfg)
     if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
         raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
     if not cfg.train.replay_ratio > 0:
@@ -295,6 +304,18 @@ def validate(cfg: Config) -> None:
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", cfg.device):
         raise ConfigError(f"device={cfg.device!r} is not allowed; use auto, cpu, cuda or cuda:<index>")
     _validate_nested(cfg)
+
+
+def _validate_entropy_target(cfg: Config) -> None:
+    target = list(cfg.train.entropy_target)
+    if not target:
+        return
+    if len(target) != 2 or not all(math.isfinite(float(x)) for x in target):
+        raise ConfigError(f"train.entropy_target={target!r} must be [start, end] in nats per action dimension "
+                          "(e.g. [0.5,-1.0]) or [] for the fixed train.entropy_coeff")
+    if not cfg.train.entropy_coeff > 0:
+        raise ConfigError(f"train.entropy_coeff={cfg.train.entropy_coeff!r} must be > 0 with train.entropy_target "
+                          "(it is the learnt coefficient's starting value)")
 
 
 def _validate_nested(cfg: Config) -> None:

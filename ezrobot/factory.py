@@ -185,7 +185,7 @@ def build_learner(cfg: Config, video_recorder: Optional[VideoRecorder] = None) -
     envs = cfg.train.num_envs * cfg.distributed.num_actors
     sizing = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, num_envs=envs))
     learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model,
-                      discount=spec.discount)
+                      discount=spec.discount, total_updates=parts.derived.total_updates)
     return parts, learner, sized_replay(sizing, spec, parts.derived, policy_size)
 
 
@@ -205,7 +205,7 @@ def build_training(cfg: Config, video_recorder: Optional[VideoRecorder] = None) 
     replay_cfg = sized_replay(cfg, spec, parts.derived, policy_size)
     replay = Replay(replay_cfg, spec, **replay_kwargs(cfg, spec, cfg.train.num_envs))
     learner = Learner(parts.model, cfg, spec.action_type, parts.device, target_model=parts.target_model,
-                      discount=spec.discount)
+                      discount=spec.discount, total_updates=parts.derived.total_updates)
     reanalyzer = Reanalyzer(cfg, spec, parts.derived, replay, parts.target_model, parts.agent, parts.device)
     selfplay = SelfPlay(envs, spec, replay, seed=cfg.seed)
     random_actor = RandomActor(spec, policy_size, np.random.default_rng(cfg.seed + 1))

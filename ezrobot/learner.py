@@ -11,10 +11,13 @@ Implementation details (numbers refer to docs/IMPLEMENTATION.md):
    projection of the representation of the real observation at t+k (both views augmented for pixels);
    with ``train.consistency_space=latent``, the mean squared error between the two latents (TD-MPC2).
 5. New priorities: |v̂_0 − z_0| + ε from the root value prediction.
+6. With ``train.entropy_target`` the continuous policy's entropy coefficient is learnt (SAC's automatic
+   temperature): after each update log(coeff) += ``optim.lr`` · (target − root entropy per action dimension).
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+import math
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import torch
@@ -83,6 +86,10 @@ def lr_at(step: int, cfg: Config) -> float:
     return lr * o.lr_decay_rate ** sum(step >= s for s in o.lr_decay_steps)
 
 
+ENTROPY_LOG_COEFF_BOUNDS = (math.log(1e-6), math.log(1e2))
+"""Range of log(entropy coefficient) under ``train.entropy_target`` (keeps the learnt coefficient finite)."""
+
+
 class Learner:
     """Owns the optimizer and performs updates on the online model.
 
@@ -97,7 +104,7 @@ class Learner:
     """
 
     def __init__(self, model: torch.nn.Module, cfg: Config, action_type: str, device: torch.device,
-                 target_model: torch.nn.Module = None, discount: float = 1.0):
+                 target_model: torch.nn.Module = None, discount: float = 1.0, total_updates: int = 1):
         if cfg.train.consistency_target == "target" and target_model is None:
             raise ValueError("train.consistency_target='target' needs the target network (target_model=None)")
         if cfg.train.model_gradient_coeff > 0 and target_model is None:
@@ -111,11 +118,39 @@ class Learner:
         self.optimizer = make_optimizer(model, cfg)
         self.frozen = frozen_parameters(model, cfg.adapt.freeze) if cfg.init_from else []
         self.horizon = cfg.search.value_prefix_horizon if model.use_value_prefix else 1
+        self.total_updates = max(1, int(total_updates))
+        self.entropy_log_coeff = (math.log(cfg.train.entropy_coeff)
+                                  if cfg.train.entropy_target and self.continuous else None)
         self.augment = None
         if cfg.train.augment:
             from ezrobot.nets.augment import augment_observations
             self.augment = augment_observations
 
+
+    def entropy_coeff(self) -> float:
+        """The entropy bonus's coefficient now: ``train.entropy_coeff``, or the learnt one under
+        ``train.entropy_target``."""
+        return self.cfg.train.entropy_coeff if self.entropy_log_coeff is None else math.exp(self.entropy_log_coeff)
+
+    def entropy_target_at(self, step: int) -> float:
+        """``train.entropy_target``'s per-dimension target at update ``step`` (linear over the run's updates)."""
+        start, end = self.cfg.train.entropy_target
+        return start + (end - start) * min(1.0, step / self.total_updates)
+
+    def _adapt_entropy_coeff(self, entropy_per_dim: float, step: int) -> None:
+        """Move log(coeff) by ``optim.lr`` × (target − the batch's root entropy per action dimension)."""
+        lo, hi = ENTROPY_LOG_COEFF_BOUNDS
+        moved = self.entropy_log_coeff + self.cfg.optim.lr * (self.entropy_target_at(step) - entropy_per_dim)
+        self.entropy_log_coeff = min(hi, max(lo, moved))
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The learner's own state besides the optimizer (the learnt entropy coefficient), for checkpoints."""
+        return {"entropy_log_coeff": self.entropy_log_coeff}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (checkpoints written before it existed carry none: nothing changes)."""
+        if state.get("entropy_log_coeff") is not None and self.entropy_log_coeff is not None:
+            self.entropy_log_coeff = float(state["entropy_log_coeff"])
 
     def _policy_loss(self, policy: torch.Tensor, batch: TrainBatch, k: int) -> torch.Tensor:
         """Per-sample policy loss [B] at step k (masked by the caller)."""
@@ -129,8 +164,9 @@ class Learner:
             loss = losses.sampled_policy_cross_entropy(dist, batch.sampled_actions[:, k], batch.policy[:, k])
         else:
             loss = losses.best_action_nll(dist, batch.best_action[:, k])
-        if self.cfg.train.entropy_coeff > 0:
-            loss = loss - self.cfg.train.entropy_coeff * dist.entropy()
+        coeff = self.entropy_coeff()
+        if coeff > 0:
+            loss = loss - coeff * dist.entropy()
         return loss
 
     def _model_gradient_loss(self, policy: torch.Tensor, obs0: torch.Tensor) -> torch.Tensor:
@@ -165,8 +201,9 @@ class Learner:
         logits = torch.func.functional_call(model.critic, params, (latent.detach(), dist.rsample()))
         q = model.value_support.logits_to_scalar(logits).min(dim=0).values
         loss = scaled_negative_q(q)
-        if self.cfg.train.entropy_coeff > 0:
-            loss = loss - self.cfg.train.entropy_coeff * dist.entropy()
+        coeff = self.entropy_coeff()
+        if coeff > 0:
+            loss = loss - coeff * dist.entropy()
         return loss, q.detach()
 
     def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:
@@ -256,6 +293,9 @@ class Learner:
         if self.continuous:
             _, std = head_to_mean_std(root_policy)
             metrics["train/policy_std"] = std.mean().item()
+            if self.entropy_log_coeff is not None:  # only then: the estimate draws from torch's generator
+                entropy = SquashedGaussian.from_head(root_policy.detach().float()).entropy()
+                metrics["train/policy_entropy"] = (entropy.mean() / std.shape[-1]).item()
         return loss, metrics, root_value
 
     def update(self, batch: TrainBatch, step: int) -> Tuple[Dict[str, float], np.ndarray]:
@@ -287,5 +327,8 @@ class Learner:
         self.optimizer.step()
         metrics["train/lr"] = lr
         metrics["train/grad_norm"] = float(grad_norm)
+        if self.entropy_log_coeff is not None:
+            self._adapt_entropy_coeff(metrics["train/policy_entropy"], step)
+            metrics["train/entropy_coeff"] = self.entropy_coeff()
         priorities = (root_value - batch.value[:, 0].float()).abs() + self.cfg.replay.priority_eps
         return metrics, priorities.cpu().numpy()

@@ -70,7 +70,7 @@ class Trainer:
             "model": self.p.model.state_dict(),
             "target_model": self.p.target_model.state_dict(),
             "selfplay_model": self.p.selfplay_model.state_dict(),
-            "optimizer": self.t.learner.optimizer.state_dict(),
+            "optimizer": self.t.learner.optimizer.state_dict(), "learner": self.t.learner.state_dict(),
             "counters": self.c.__dict__.copy(),
             "last_metrics": dict(self.last_metrics), "last_eval": self.last_eval,
             "reanalyzer": self.t.reanalyzer.state_dict(),
@@ -138,6 +138,7 @@ class Trainer:
         for name in ("model", "target_model", "selfplay_model"):
             load_model_weights(getattr(self.p, name), state[name], path)
         self.t.learner.optimizer.load_state_dict(state["optimizer"])
+        self.t.learner.load_state_dict(state.get("learner", {}))
         self.c = Counters(**state["counters"])
         self.last_metrics, self.last_eval = dict(state.get("last_metrics", {})), state.get("last_eval")
         self.restore_rngs(state["rng"])

@@ -98,6 +98,8 @@ def test_last_task_override_wins():
     ("train.consistency_start=-5", ["train.consistency_start", "-5"]),
     ("train.actor_coeff=1", ["train.actor_coeff=1", "model.critic_heads"]),
     ("model.critic_heads=-1", ["model.critic_heads=-1", ">= 0"]),
+    ("train.entropy_target=[0.5] train.entropy_coeff=0.05", ["train.entropy_target=[0.5]", "[start, end]"]),
+    ("train.entropy_target=[0.5,-1.0] train.entropy_coeff=0", ["train.entropy_coeff=0", "entropy_target"]),
     ("train.reanalyze_ratio=1.5", ["reanalyze_ratio", "1.5"]),
     ("train.reanalyze_simulations=-1", ["train.reanalyze_simulations", "-1"]),
     ("train.policy_from_reanalysis_only=true train.reanalyze_ratio=0",

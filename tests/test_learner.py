@@ -1,6 +1,7 @@
 """The learner (ezrobot.learner): masks, importance weights, 1/K scaling, loss weights, gradient clipping and
 the dynamics gradient scale, on small MLP models with randomised weights."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from ezrobot.config import Config
 from ezrobot.distributions import SquashedGaussian
 from ezrobot.envs.spec import EnvSpec
-from ezrobot.learner import Learner, lr_at
+from ezrobot.learner import ENTROPY_LOG_COEFF_BOUNDS, Learner, lr_at
 from ezrobot.nets import build_model
 from ezrobot.nets.config import ModelConfig
 from ezrobot.types import TrainBatch
@@ -490,3 +491,48 @@ def test_actor_term_enters_the_total_loss_with_its_coefficient_and_needs_continu
     assert loss.item() == pytest.approx(off_loss.item() + 2.0 * metrics["loss/actor"], rel=1e-4, abs=1e-5)
     with pytest.raises(ValueError, match="critic_heads=2 needs continuous actions"):
         build_model(on.cfg.model, DISCRETE)
+
+
+def _entropy_target_learner(total_updates=10, target=(0.5, -1.0), coeff=0.05):
+    cfg = _config(entropy_coeff=coeff, entropy_target=list(target))
+    cfg.optim = dataclasses.replace(cfg.optim, lr=0.1)
+    torch.manual_seed(0)
+    return Learner(build_model(cfg.model, CONTINUOUS), cfg, "continuous", torch.device("cpu"),
+                   total_updates=total_updates)
+
+
+def test_entropy_target_moves_log_coeff_by_lr_times_the_gap_to_a_linear_target():
+    learner = _entropy_target_learner()
+    assert learner.entropy_target_at(0) == 0.5 and learner.entropy_target_at(10) == -1.0
+    assert learner.entropy_target_at(5) == pytest.approx(-0.25) and learner.entropy_target_at(99) == -1.0
+    assert learner.entropy_coeff() == pytest.approx(0.05)
+    metrics, _ = learner.update(_batch(CONTINUOUS), 4)
+    entropy = metrics["train/policy_entropy"]
+    expected = math.exp(math.log(0.05) + 0.1 * (learner.entropy_target_at(4) - entropy))
+    assert metrics["train/entropy_coeff"] == pytest.approx(expected) == learner.entropy_coeff()
+    narrow = _entropy_target_learner(target=(50.0, 50.0))  # far above any entropy: the coefficient grows
+    narrow.update(_batch(CONTINUOUS), 0)
+    assert narrow.entropy_coeff() > 0.05
+    wide = _entropy_target_learner(target=(-500.0, -500.0))  # far below: it shrinks, down to its floor
+    for step in range(3):
+        wide.update(_batch(CONTINUOUS), step)
+    assert wide.entropy_coeff() == pytest.approx(math.exp(ENTROPY_LOG_COEFF_BOUNDS[0]))
+
+
+def test_entropy_target_coefficient_enters_the_policy_loss_and_survives_a_checkpoint_round_trip():
+    learner = _entropy_target_learner()
+    learner.entropy_log_coeff = math.log(0.2)
+    fixed = _learner(CONTINUOUS, entropy_coeff=0.2)
+    fixed.model.load_state_dict(learner.model.state_dict())
+    batch = _batch(CONTINUOUS)
+    torch.manual_seed(5)
+    loss_learnt, _, _ = learner.compute_loss(batch)
+    torch.manual_seed(5)
+    loss_fixed, metrics_fixed, _ = fixed.compute_loss(batch)
+    assert "train/policy_entropy" not in metrics_fixed  # the fixed coefficient draws no extra noise
+    assert loss_learnt.item() == pytest.approx(loss_fixed.item(), rel=1e-5)
+    restored = _entropy_target_learner()
+    restored.load_state_dict(learner.state_dict())
+    assert restored.entropy_coeff() == pytest.approx(0.2)
+    restored.load_state_dict({})  # a checkpoint written before the option existed changes nothing
+    assert restored.entropy_coeff() == pytest.approx(0.2)

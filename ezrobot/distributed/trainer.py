@@ -145,7 +145,8 @@ class DistributedTrainer(Trainer):
     def _state(self) -> Dict[str, Any]:
         return {"model": self.p.model.state_dict(), "target_model": self.p.target_model.state_dict(),
                 "selfplay_model": self.p.selfplay_model.state_dict(),
-                "optimizer": self.t.learner.optimizer.state_dict(), "counters": self.c.__dict__.copy(),
+                "optimizer": self.t.learner.optimizer.state_dict(), "learner": self.t.learner.state_dict(),
+                "counters": self.c.__dict__.copy(),
                 "last_metrics": dict(self.last_metrics), "last_eval": self.last_eval,
                 "distributed": {"num_actors": self.cfg.distributed.num_actors},
                 "rng": {"numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
