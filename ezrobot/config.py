@@ -385,8 +385,12 @@ def visit_temperature(cfg: Config, derived: Derived, updates: int) -> float:
     return cfg.train.visit_temperatures[sum(updates >= s for s in derived.temperature_steps)]
 
 
+def linear_over_updates(start: float, end: float, updates: int, total_updates: int) -> float:
+    """``start`` moved linearly to ``end`` over ``total_updates`` updates, held at ``end`` after them."""
+    return start + (end - start) * min(1.0, updates / max(1, total_updates))
+
+
 def importance_beta(cfg: Config, derived: Derived, updates: int) -> float:
     """The importance-sampling exponent after ``updates`` updates: ``replay.beta_start`` annealed linearly to
     ``replay.beta_end`` over the run's updates."""
-    frac = min(1.0, updates / max(1, derived.total_updates))
-    return cfg.replay.beta_start + (cfg.replay.beta_end - cfg.replay.beta_start) * frac
+    return linear_over_updates(cfg.replay.beta_start, cfg.replay.beta_end, updates, derived.total_updates)

@@ -114,6 +114,9 @@ def _check_continuous_options(cfg: Config, spec) -> None:
     if cfg.train.model_gradient_coeff > 0 and spec.action_type != "continuous":
         raise ConfigError(f"train.model_gradient_coeff={cfg.train.model_gradient_coeff!r} acts only on continuous "
                           f"actions (got {spec.action_type} actions); use train.model_gradient_coeff=0")
+    if cfg.train.entropy_target and spec.action_type != "continuous":
+        raise ConfigError(f"train.entropy_target={list(cfg.train.entropy_target)!r} acts only on continuous "
+                          f"actions (got {spec.action_type} actions); use train.entropy_target=[]")
 
 
 def _build_core(cfg: Config, video_recorder: Optional[VideoRecorder]) -> Tuple[Parts, Env]:

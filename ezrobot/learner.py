@@ -24,7 +24,7 @@ import torch
 
 from ezrobot import losses
 from ezrobot.adapt.parts import frozen_parameters, parameter_groups
-from ezrobot.config import Config
+from ezrobot.config import Config, linear_over_updates
 from ezrobot.distributions import SquashedGaussian, head_to_mean_std
 from ezrobot.nets import scale_gradient
 from ezrobot.precision import bf16_autocast
@@ -118,7 +118,7 @@ class Learner:
         self.optimizer = make_optimizer(model, cfg)
         self.frozen = frozen_parameters(model, cfg.adapt.freeze) if cfg.init_from else []
         self.horizon = cfg.search.value_prefix_horizon if model.use_value_prefix else 1
-        self.total_updates = max(1, int(total_updates))
+        self.total_updates = int(total_updates)
         self.entropy_log_coeff = (math.log(cfg.train.entropy_coeff)
                                   if cfg.train.entropy_target and self.continuous else None)
         self.augment = None
@@ -135,7 +135,7 @@ class Learner:
     def entropy_target_at(self, step: int) -> float:
         """``train.entropy_target``'s per-dimension target at update ``step`` (linear over the run's updates)."""
         start, end = self.cfg.train.entropy_target
-        return start + (end - start) * min(1.0, step / self.total_updates)
+        return linear_over_updates(start, end, step, self.total_updates)
 
     def _adapt_entropy_coeff(self, entropy_per_dim: float, step: int) -> None:
         """Move log(coeff) by ``optim.lr`` × (target − the batch's root entropy per action dimension)."""

@@ -34,6 +34,8 @@ CASES = {
     "model_gradient_negative": (["train", "train.model_gradient_coeff=-1"], "train.model_gradient_coeff=-1"),
     "model_gradient_discrete": (["train", "train.model_gradient_coeff=1"], "train.model_gradient_coeff="),
     "critic_discrete": (["train", "model.critic_heads=2"], "model.critic_heads=2"),
+    "entropy_target_discrete": (["train", "train.entropy_target=[0.5,-1.0]", "train.entropy_coeff=0.05"],
+                                "train.entropy_target="),
     "one_step_discrete": (["train", "train.reanalyze_search=one_step"], "train.reanalyze_search="),
     "replay_too_big": (["train", "replay.capacity=1000000000000", "env_steps=1000000000000"], "replay.capacity="),
 }
