@@ -68,12 +68,13 @@ class TrainConfig:
     reanalyze_simulations: int = 0
     """Simulations of each reanalysis search (0: ``search.num_simulations``). With sampled Gumbel search,
     as many simulations as root samples give every sample one visit: a one-step look-ahead r + γ V(s')."""
-    reanalyze_search: str = choice("tree", ("tree", "one_step"))
+    reanalyze_search: str = choice("tree", ("tree", "one_step", "critic"))
     """How reanalysis recomputes policy targets. ``tree``: the numba search (``reanalyze_simulations``
     each). ``one_step``: continuous Gumbel search only; the same targets as a tree search that gives each
     considered root sample one simulation (r + γ V(s') for each of the K samples), computed for the whole
     batch by one batched dynamics call in torch (``ezrobot/lookahead.py``), so that every row can be
-    reanalysed; ``reanalyze_simulations`` is not used."""
+    reanalysed; ``reanalyze_simulations`` is not used. ``critic``: the same look-ahead with each sample's Q
+    from the target network's critic, min_i Q_i(s, a) (needs ``model.critic_heads`` > 0)."""
     policy_from_reanalysis_only: bool = False
     """Train the policy only on targets from this update's reanalysis searches: the rows past
     ``reanalyze_ratio`` keep their value and model losses but get no policy loss. Off: those rows train on
@@ -135,10 +136,18 @@ class TrainConfig:
     off (EZ-V2)."""
     actor_coeff: float = 0.0
     """Continuous actions with ``model.critic_heads`` > 0: weight of an actor loss at the root, -min_i Q_i(s,
-    a) / scale - ``entropy_coeff`` * entropy, with a = tanh(mu + sigma eps) reparameterised from the policy
+    a) / scale - ``actor_entropy_coeff`` * entropy, with a = tanh(mu + sigma eps) reparameterised from the policy
     head on the stop-gradient latent, Q by the critic ensemble (whose weights it does not train), and scale
     the 5-95 percentile range of the batch's Q (at least 1), as in SAC and TD-MPC2. It adds the critic's
     dQ/da, learnt directly from the replay's actions, to the search's choice among K samples. 0: off."""
+    actor_entropy_coeff: float = 0.0
+    """Entropy weight inside ``actor_coeff``'s loss, on the critic's range-normalised Q (TD-MPC2: 1e-4; the
+    search's policy loss keeps ``entropy_coeff``). 0: no entropy term in the actor loss."""
+    critic_target: str = choice("return", ("return", "td"))
+    """What ``model.critic_heads``' Q(s, a) of the replay's first action is trained towards: ``return`` (the
+    row's value target, the n-step return of the replay's behaviour after that action) or ``td`` (SAC's and
+    TD-MPC2's one-step target r + γ min_i Q̄_i(s', a'), a' drawn from the target network's policy at the
+    real next state s' and Q̄ the target network's critic; no bootstrap past a termination)."""
     grad_clip: float = 5.0
     """Global gradient-norm clip."""
     dynamics_grad_scale: float = 0.5
@@ -250,6 +259,7 @@ _NON_NEGATIVE = (
     "train.start_transitions", "train.extra_updates", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
     "train.variance_loss_coeff", "train.variance_floor", "train.model_gradient_coeff", "train.actor_coeff",
+    "train.actor_entropy_coeff",
     "env.action_repeat", "env.max_episode_steps", "env.frame_stack", "env.noop_max", "env.max_train_frames",
 )
 
@@ -285,6 +295,9 @@ def validate(cfg: Config) -> None:
             and cfg.train.value_target != "mixed":
         raise ConfigError("train.policy_from_reanalysis_only=true with train.reanalyze_ratio=0 leaves no policy "
                           "targets; set train.reanalyze_ratio > 0")
+    if cfg.train.reanalyze_search == "critic" and cfg.model.critic_heads == 0:
+        raise ConfigError("train.reanalyze_search='critic' needs the critic; set model.critic_heads (e.g. 2) or "
+                          "train.reanalyze_search=one_step")
     if cfg.train.actor_coeff > 0 and cfg.model.critic_heads == 0:
         raise ConfigError(f"train.actor_coeff={cfg.train.actor_coeff!r} needs the critic; set model.critic_heads "
                           "(e.g. 2) or train.actor_coeff=0")

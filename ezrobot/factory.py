@@ -106,9 +106,9 @@ class TrainingParts:
 
 def _check_continuous_options(cfg: Config, spec) -> None:
     """Raise ConfigError when an option that acts only on continuous actions is set for a discrete task."""
-    if cfg.train.reanalyze_search == "one_step" and (spec.action_type != "continuous"
-                                                     or cfg.search.variant != "gumbel"):
-        raise ConfigError(f"train.reanalyze_search='one_step' needs a continuous action space and "
+    if cfg.train.reanalyze_search != "tree" and (spec.action_type != "continuous"
+                                                 or cfg.search.variant != "gumbel"):
+        raise ConfigError(f"train.reanalyze_search={cfg.train.reanalyze_search!r} needs a continuous action space and "
                           f"search.variant=gumbel (got {spec.action_type} actions, search.variant="
                           f"{cfg.search.variant!r}); use train.reanalyze_search=tree")
     if cfg.train.model_gradient_coeff > 0 and spec.action_type != "continuous":

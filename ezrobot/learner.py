@@ -107,6 +107,8 @@ class Learner:
                  target_model: torch.nn.Module = None, discount: float = 1.0, total_updates: int = 1):
         if cfg.train.consistency_target == "target" and target_model is None:
             raise ValueError("train.consistency_target='target' needs the target network (target_model=None)")
+        if cfg.train.critic_target == "td" and cfg.model.critic_heads > 0 and target_model is None:
+            raise ValueError("train.critic_target='td' needs the target network (target_model=None)")
         if cfg.train.model_gradient_coeff > 0 and target_model is None:
             raise ValueError("train.model_gradient_coeff > 0 needs the target network (target_model=None)")
         self.discount = discount
@@ -184,15 +186,31 @@ class Learner:
 
     def _critic_loss(self, latent: torch.Tensor, batch: TrainBatch) -> torch.Tensor:
         """``model.critic_heads``' per-sample loss ``[B]``: the cross-entropy of every Q head at the root
-        ``latent`` and the replay's first action against the row's value target (the n-step return that
-        starts with that action), summed over heads and masked like the root value."""
+        ``latent`` and the replay's first action against ``train.critic_target`` (the row's value target,
+        masked like the root value; or the one-step TD target, masked where no action was taken), summed
+        over heads."""
         logits = self.model.critic_q(latent, batch.actions[:, 0], logits=True)
-        target = self.model.value_support.scalar_to_probs(batch.value[:, 0])
-        return sum(losses.cross_entropy(head, target) for head in logits) * batch.value_mask[:, 0]
+        if self.cfg.train.critic_target == "td":
+            value, mask = self._critic_td_target(batch), batch.action_mask[:, 0]
+        else:
+            value, mask = batch.value[:, 0], batch.value_mask[:, 0]
+        target = self.model.value_support.scalar_to_probs(value)
+        return sum(losses.cross_entropy(head, target) for head in logits) * mask
+
+    @torch.no_grad()
+    def _critic_td_target(self, batch: TrainBatch) -> torch.Tensor:
+        """``[B]`` one-step targets r_t + γ · continues · min_i Q̄_i(s_{t+1}, a'), a' drawn from the target
+        network's policy at the encoded real next observation (SAC, TD-MPC2)."""
+        net = self.target_model
+        latent, _, policy = net.initial_inference(batch.obs[:, 1])
+        action = SquashedGaussian.from_head(policy.float()).sample()
+        q = net.value_support.logits_to_scalar(net.critic_q(latent, action, logits=True).float()).min(dim=0).values
+        continues = batch.next_continues if batch.next_continues is not None else torch.ones_like(q)
+        return batch.value_prefix[:, 0].float() + self.discount * continues * q
 
     def _actor_loss(self, latent: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``train.actor_coeff``'s per-sample loss ``[B]`` and the critic's Q ``[B]`` of the sampled actions:
-        -min_i Q_i(s, a) / scale - entropy_coeff * entropy, with a reparameterised from the policy head on the
+        -min_i Q_i(s, a) / scale - actor_entropy_coeff * entropy, with a reparameterised from the policy head on the
         stop-gradient root ``latent`` and the critic's weights held fixed."""
         model = self.model
         _, policy = model.prediction(latent.detach())
@@ -201,9 +219,8 @@ class Learner:
         logits = torch.func.functional_call(model.critic, params, (latent.detach(), dist.rsample()))
         q = model.value_support.logits_to_scalar(logits).min(dim=0).values
         loss = scaled_negative_q(q)
-        coeff = self.entropy_coeff()
-        if coeff > 0:
-            loss = loss - coeff * dist.entropy()
+        if self.cfg.train.actor_entropy_coeff > 0:
+            loss = loss - self.cfg.train.actor_entropy_coeff * dist.entropy()
         return loss, q.detach()
 
     def _consistency_targets(self, obs: torch.Tensor) -> torch.Tensor:

@@ -76,6 +76,21 @@ def _sample_scales(k: int, num_widened: int, widen_scale: float, device) -> torc
     return scale
 
 
+def _sample_q(model: torch.nn.Module, latent: torch.Tensor, actions: torch.Tensor, discount: float,
+              critic: bool) -> torch.Tensor:
+    """``[N, K]`` float64 Q of the root samples ``actions [N, K, D]``: r + discount * V(g(s, a)) by one batched
+    dynamics call, or the critic's min over heads with ``critic``."""
+    n, k, d = actions.shape
+    flat = latent.repeat_interleave(k, dim=0)
+    if critic:
+        return model.critic_q(flat, actions.reshape(n * k, d)).min(dim=0).values.double().reshape(n, k)
+    lstm = model.initial_lstm_state(n * k, latent.device)
+    _, reward_logits, _, next_value_logits, _ = model.recurrent_inference(flat, actions.reshape(n * k, d), lstm)
+    reward = model.reward_support.logits_to_scalar(reward_logits).double().reshape(n, k)
+    next_value = model.value_support.logits_to_scalar(next_value_logits).double().reshape(n, k)
+    return reward + discount * next_value
+
+
 def normalized_q(q: torch.Tensor, considered: torch.Tensor, floor: float) -> torch.Tensor:
     """Min-max normalise ``q [N, K]`` by the range of the ``considered [N, K]`` entries (floored), clipped
     to [0, 1]."""
@@ -86,7 +101,7 @@ def normalized_q(q: torch.Tensor, considered: torch.Tensor, floor: float) -> tor
 
 @torch.no_grad()
 def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig, discount: float,
-                    rng: np.random.Generator) -> LookaheadOutput:
+                    rng: np.random.Generator, critic: bool = False) -> LookaheadOutput:
     """Targets of a training-mode sampled Gumbel search with one simulation per considered root sample.
 
     Args:
@@ -96,6 +111,8 @@ def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig
         discount: Per agent step.
         rng: Draws the sample noise ``[N, K, D]`` and then the Gumbel noise ``[N, K]``, in the numba
             search's order.
+        critic: Take each sample's Q from the model's critic, min_i Q_i(s, a_k) (``model.critic_heads``),
+            instead of r + discount * V(g(s, a_k)).
     """
     latent, value_logits, head = model.initial_inference(obs)
     root_value = model.value_support.logits_to_scalar(value_logits).double()
@@ -110,12 +127,7 @@ def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig
     gumbel = torch.zeros_like(logits)
     if cfg.sampled_gumbel_noise:
         gumbel = torch.from_numpy(rng.gumbel(size=(n, k))).to(obs.device)
-    flat = latent.repeat_interleave(k, dim=0)
-    lstm = model.initial_lstm_state(n * k, obs.device)
-    _, reward_logits, _, next_value_logits, _ = model.recurrent_inference(flat, actions.reshape(n * k, d), lstm)
-    reward = model.reward_support.logits_to_scalar(reward_logits).double().reshape(n, k)
-    next_value = model.value_support.logits_to_scalar(next_value_logits).double().reshape(n, k)
-    q = reward + discount * next_value
+    q = _sample_q(model, latent, actions, discount, critic)
     m = min(int(cfg.gumbel_top_m), k)
     considered = torch.zeros((n, k), dtype=torch.bool, device=obs.device)
     considered.scatter_(1, (gumbel + logits).topk(m, dim=-1).indices, True)

@@ -147,10 +147,10 @@ class Reanalyzer:
         """Search the first ``rows`` samples at every searched step; returns targets for those entries."""
         mask = sample.policy_mask[:rows]
         obs = sample.obs[:rows][mask]
-        if self.cfg.train.reanalyze_search == "one_step":
+        if self.cfg.train.reanalyze_search in ("one_step", "critic"):
             with bf16_autocast(self.device, self.cfg.train.bf16):  # as the bootstrap values
                 out = one_step_search(self.target_model, self._tensor(obs), self.cfg.search, self.agent.discount,
-                                      rng)
+                                      rng, critic=self.cfg.train.reanalyze_search == "critic")
         else:
             sims = self.cfg.train.reanalyze_simulations or None
             out = self.agent.search(self.target_model, obs, rng, train=True, num_simulations=sims)
@@ -200,7 +200,8 @@ class Reanalyzer:
             value_mask=self._tensor(tg.value_mask, torch.float32),
             reward_mask=self._tensor(tg.reward_mask, torch.float32),
             sampled_actions=None if sampled is None else self._tensor(sampled, torch.float32),
-            best_action=None if best is None else self._tensor(best, torch.float32))
+            best_action=None if best is None else self._tensor(best, torch.float32),
+            next_continues=self._tensor(~((sample.last == 1) & sample.terminated), torch.float32))
         metrics = {"reanalyze/value_target_mean": float(tg.value[sample.obs_mask].mean()),
                    "reanalyze/td_horizon_mean": float(tg.td_horizons.mean())}
         if self.cache is not None:

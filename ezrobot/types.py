@@ -33,6 +33,8 @@ class TrainBatch:
         value_mask: ``[B, K+1]`` 1 where the value target is trained (existing steps, and absorbing steps
             past a termination).
         reward_mask: ``[B, K]`` 1 where the value-prefix target is trained (likewise).
+        next_continues: ``[B]`` 0 where the first action ended the episode by termination, else 1 (the
+            critic's one-step target bootstraps from t+1 only where it is 1), or None.
     """
 
     obs: torch.Tensor
@@ -48,6 +50,7 @@ class TrainBatch:
     reward_mask: torch.Tensor
     sampled_actions: Optional[torch.Tensor] = None
     best_action: Optional[torch.Tensor] = None
+    next_continues: Optional[torch.Tensor] = None
 
 
 @dataclass

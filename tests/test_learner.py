@@ -420,7 +420,7 @@ def test_latent_consistency_is_the_mse_to_the_encoded_next_observation_with_stop
 
 
 def _critic_learner(actor_coeff, entropy_coeff=0.0, value_loss_coeff=1.0):
-    cfg = _config(consistency_loss_coeff=0.0, actor_coeff=actor_coeff, entropy_coeff=entropy_coeff,
+    cfg = _config(consistency_loss_coeff=0.0, actor_coeff=actor_coeff, actor_entropy_coeff=entropy_coeff,
                   value_loss_coeff=value_loss_coeff)
     cfg.model = dataclasses.replace(cfg.model, critic_heads=2)
     torch.manual_seed(0)
@@ -452,6 +452,44 @@ def test_critic_loss_is_the_cross_entropy_of_each_head_at_the_replay_action_agai
     assert loss.item() - m_off["loss/total"] == pytest.approx(value_only + m["loss/critic"], rel=1e-4)
     _, grads = _grads(learner, batch)
     assert any(n.startswith("critic.") for n in grads) and any(n.startswith("representation.") for n in grads)
+
+
+def test_critic_td_target_is_the_reward_plus_the_discounted_min_target_q_at_a_policy_draw_of_the_next_state():
+    """train.critic_target=td: r_t + γ · continues · min_i Q̄_i(s_{t+1}, a'), a' from the target network's
+    policy at the real next observation; no bootstrap where the first action terminated the episode."""
+    cfg = _config(consistency_loss_coeff=0.0, critic_target="td")
+    cfg.model = dataclasses.replace(cfg.model, critic_heads=2)
+    torch.manual_seed(0)
+    model, target = build_model(cfg.model, CONTINUOUS), build_model(cfg.model, CONTINUOUS)
+    with torch.no_grad():
+        for p in list(model.parameters()) + list(target.parameters()):
+            p.add_(0.3 * torch.randn_like(p))
+    learner = Learner(model, cfg, "continuous", torch.device("cpu"), target_model=target, discount=0.9)
+    batch = dataclasses.replace(_batch(CONTINUOUS, B=8), next_continues=torch.ones(8))
+    batch.next_continues[2] = 0.0
+    torch.manual_seed(5)
+    got = learner._critic_td_target(batch)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        latent, _, head = target.initial_inference(batch.obs[:, 1])
+        action = SquashedGaussian.from_head(head).sample()
+        x = torch.cat([latent, action], -1)
+        q = torch.stack([target.value_support.logits_to_scalar(h(x)) for h in target.critic.heads]).min(0).values
+    expected = batch.value_prefix[:, 0] + 0.9 * batch.next_continues * q
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    assert got[2].item() == pytest.approx(batch.value_prefix[2, 0].item(), abs=1e-6)
+    # the loss trains every head towards that target where the first action was taken
+    batch.action_mask[4, 0] = 0.0
+    latent0, _, _ = model.initial_inference(batch.obs[:, 0])
+    torch.manual_seed(5)
+    loss = learner._critic_loss(latent0, batch)
+    probs = model.value_support.scalar_to_probs(expected)
+    x0 = torch.cat([latent0, batch.actions[:, 0]], -1)
+    want = sum(_soft_ce(h(x0), probs) for h in model.critic.heads) * batch.action_mask[:, 0]
+    torch.testing.assert_close(loss, want, rtol=1e-5, atol=1e-5)
+    assert loss[4].item() == 0.0
+    with pytest.raises(ValueError, match="critic_target='td' needs the target network"):
+        Learner(model, cfg, "continuous", torch.device("cpu"))
 
 
 def test_actor_loss_is_minus_the_min_q_over_its_range_and_trains_only_the_policy_head():

@@ -102,3 +102,32 @@ def test_reanalyzer_one_step_targets_equal_the_tree_targets(model):
         np.testing.assert_allclose(getattr(batches[1], name).numpy(), getattr(batches[0], name).numpy(), atol=2e-4,
                                    err_msg=name)
     assert batches[0].policy_mask[:4].all() and not np.allclose(batches[0].policy[:4].numpy(), 1 / 16)
+
+
+def test_critic_look_ahead_takes_each_sample_q_from_the_critic_minimum():
+    """``critic=True`` (``train.reanalyze_search=critic``): the completed Q of every sample is
+    min_i Q_i(s, a_k), and the chosen action is the argmax of logits + sigma(q) over the considered samples."""
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(preset="small", use_value_prefix=False, latent_dim=16, mlp_hidden=32,
+                                  head_hidden=[16], projection_dim=16, predictor_hidden=8, action_embedding=8,
+                                  critic_heads=2), SPEC)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    net.eval()
+    cfg = _search_config(sampled_gumbel_importance=True)
+    obs = torch.randn(B, 9, generator=torch.Generator().manual_seed(1)) * 2.0
+    out = one_step_search(net, obs, cfg, GAMMA, np.random.default_rng(3), critic=True)
+    with torch.no_grad():
+        latent, _, _ = net.initial_inference(obs)
+        acts = torch.from_numpy(out.sampled_actions)
+        q = net.critic_q(latent.repeat_interleave(16, 0), acts.reshape(-1, D)).min(0).values.reshape(B, 16)
+    np.testing.assert_allclose(out.q_values, q.numpy(), rtol=1e-5, atol=1e-5)  # top-m = K: all considered
+    eps = np.random.default_rng(3).standard_normal((B, 16, D), dtype=np.float32)
+    logits = importance_logits(torch.from_numpy(eps), 12, cfg.widen_std_scale).numpy()
+    qn = (q.numpy() - q.numpy().min(1, keepdims=True)) / np.maximum(np.ptp(q.numpy(), 1, keepdims=True),
+                                                                   cfg.min_max_floor)
+    chosen = (logits + (cfg.c_visit + 1) * cfg.c_scale * qn).argmax(1)
+    np.testing.assert_allclose(out.action, out.sampled_actions[np.arange(B), chosen], atol=1e-6)
+    plain = one_step_search(net, obs, cfg, GAMMA, np.random.default_rng(3))
+    assert np.abs(plain.q_values - out.q_values).max() > 1e-3  # not the model's r + γ V(g(s, a))

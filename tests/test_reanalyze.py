@@ -175,6 +175,14 @@ def test_absorbing_steps_after_a_termination():
     assert batch.value_prefix[0].tolist() == pytest.approx([_reward(1, 3), 0.0, 0.0])
 
 
+def test_next_continues_is_zero_only_where_the_first_action_terminated():
+    """The critic's one-step target bootstraps from t+1 except after a termination: B's last action (16)
+    terminates, B's earlier one (15), A's (2) and C's last, truncated one (21) continue."""
+    reanalyzer, _ = _reanalyzer()
+    batch, _ = _batch(reanalyzer, [16, 15, 2, 21])
+    assert batch.next_continues.tolist() == [0.0, 1.0, 1.0, 1.0]
+
+
 def test_steps_after_a_truncation_are_masked():
     reanalyzer, model = _reanalyzer()
     batch, _ = _batch(reanalyzer, [21])  # C step 3: its last action; k = 1 is the truncated position
