@@ -100,12 +100,9 @@ class TrainConfig:
     ``target_update_interval`` updates, as SPR's and BYOL's target encoders: the online encoder cannot pull
     its own targets towards a constant)."""
     consistency_space: str = choice("projection", ("projection", "latent"))
-    """Where the consistency loss compares the dynamics' prediction with the real next observation.
-    ``projection`` (EfficientZero): negative cosine between predictor(projector(predicted latent)) and the
-    stop-gradient projector(encoded observation); a projector that maps every latent to one vector satisfies
-    it whatever the dynamics predicts. ``latent`` (TD-MPC2's latent consistency): mean squared error between
-    the predicted latent and the stop-gradient encoded observation, with no projector, so the loss is zero
-    only when the dynamics predicts the encoder's next latent. ``consistency_loss_coeff`` weights either."""
+    """Where consistency compares the dynamics' prediction with the next observation: ``projection``
+    (EfficientZero: negative cosine of predictor(projector(predicted latent)) and the stop-gradient projection
+    of the encoded observation) or ``latent`` (TD-MPC2: mean squared error of the two latents, no projector)."""
     consistency_start: int = 0
     """Updates before the consistency loss is switched on (0: from the first update)."""
     variance_loss_coeff: float = 0.0
@@ -117,37 +114,28 @@ class TrainConfig:
     entropy_coeff: float = 0.0
     """Entropy bonus of the continuous policy (EZ-V2: 5e-3 vision, 5e-2 proprio)."""
     entropy_target: List[float] = field(default_factory=list)
-    """Continuous actions: ``[start, end]``, a target for the policy's entropy per action dimension (nats),
-    moved linearly from start to end over the run's updates. Set, ``entropy_coeff`` becomes the starting
-    value of a learnt coefficient (SAC's automatic temperature): after each update log(coeff) moves by
-    ``optim.lr`` x (target - the batch's root entropy per dimension), so the bonus grows while the policy is
-    narrower than the target and fades while it is wider (``train/entropy_coeff``,
-    ``train/policy_entropy``). Empty: the fixed ``entropy_coeff``."""
+    """Continuous actions: ``[start, end]`` nats per action dimension, linear over the run's updates; set,
+    ``entropy_coeff`` is the start of a learnt coefficient (SAC's temperature): after each update log(coeff)
+    moves by ``optim.lr`` x (target - the batch's root entropy per dimension). Empty: fixed ``entropy_coeff``."""
     policy_loss: str = choice("auto", ("auto", "ce", "best"))
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
     actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
     model_gradient_coeff: float = 0.0
-    """Continuous actions: weight of a second policy loss, -Q(s, a) / scale with a = tanh(mu + sigma eps)
-    reparameterised from the online policy at the root, Q = r + γ V(g(s, a)) by the target network's
-    representation, dynamics, reward and value (whose weights it does not train), and scale the 5-95
-    percentile range of the batch's Q (at least 1). It moves the policy along the model's dQ/da, which a
-    choice among K samples cannot resolve when the candidates' Q differ by less than the model's error. 0:
-    off (EZ-V2)."""
+    """Continuous actions: weight of a second policy loss, -Q(s, a) / scale, a reparameterised from the root
+    policy, Q = r + γ V(g(s, a)) by the target network (not trained by it), scale the 5-95 percentile range
+    of the batch's Q (at least 1): the model's dQ/da. 0: off (EZ-V2)."""
     actor_coeff: float = 0.0
-    """Continuous actions with ``model.critic_heads`` > 0: weight of an actor loss at the root, -min_i Q_i(s,
-    a) / scale - ``actor_entropy_coeff`` * entropy, with a = tanh(mu + sigma eps) reparameterised from the policy
-    head on the stop-gradient latent, Q by the critic ensemble (whose weights it does not train), and scale
-    the 5-95 percentile range of the batch's Q (at least 1), as in SAC and TD-MPC2. It adds the critic's
-    dQ/da, learnt directly from the replay's actions, to the search's choice among K samples. 0: off."""
+    """With ``model.critic_heads`` > 0: weight of an actor loss at the root (SAC, TD-MPC2), -min_i Q_i(s, a) /
+    scale - ``actor_entropy_coeff`` * entropy, a reparameterised from the policy on the stop-gradient latent,
+    the critic not trained by it, scale the batch Q's 5-95 percentile range (at least 1). 0: off."""
     actor_entropy_coeff: float = 0.0
     """Entropy weight inside ``actor_coeff``'s loss, on the critic's range-normalised Q (TD-MPC2: 1e-4; the
     search's policy loss keeps ``entropy_coeff``). 0: no entropy term in the actor loss."""
     critic_target: str = choice("return", ("return", "td"))
-    """What ``model.critic_heads``' Q(s, a) of the replay's first action is trained towards: ``return`` (the
-    row's value target, the n-step return of the replay's behaviour after that action) or ``td`` (SAC's and
-    TD-MPC2's one-step target r + γ min_i Q̄_i(s', a'), a' drawn from the target network's policy at the
-    real next state s' and Q̄ the target network's critic; no bootstrap past a termination)."""
+    """The critic's target for the replay's first action: ``return`` (the row's n-step value target) or ``td``
+    (SAC, TD-MPC2: r + γ min_i Q̄_i(s', a'), a' from the target network's policy at the real next state, Q̄ the
+    target network's critic; no bootstrap past a termination)."""
     grad_clip: float = 5.0
     """Global gradient-norm clip."""
     dynamics_grad_scale: float = 0.5

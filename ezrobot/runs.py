@@ -4,10 +4,11 @@ This is the layer the commands and the DMC benchmark call; it sits above the fac
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import yaml
 from omegaconf import OmegaConf
@@ -21,7 +22,7 @@ from ezrobot.hydra_config import from_yaml, to_yaml
 from ezrobot.logger import MetricsLogger
 from ezrobot.rollout_video import EvalVideoRecorder
 from ezrobot.trainer import Trainer
-from ezrobot.usage import unwritable_reason
+from ezrobot.usage import UsageError, unwritable_reason
 
 RESUMABLE_DIFFS = ("env_steps", "eval.", "log.", "run_dir", "device", "threads", "distributed.address")
 """Fields that may differ when a run directory is re-used (resume with a longer budget, other logging)."""
@@ -52,6 +53,37 @@ def check_same_run(cfg: Config, run_dir: str) -> None:
         k = diffs[0]
         raise ConfigError(f"run_dir {run_dir!r} holds a run with {k}={saved.get(k)!r} (now {new.get(k)!r}); "
                           "re-run with the same settings to resume, or choose another run_dir")
+
+
+def train_or_reuse(cfg: Config) -> Dict[str, Any]:
+    """A benchmark's (task, seed): :func:`train` (or resume) ``cfg.run_dir``, or return its finished
+    ``summary.json`` when the saved config is the one ``cfg`` would train (:func:`check_same_run`, and the same
+    ``env_steps``); otherwise ConfigError in one line naming the differing field."""
+    run_dir = cfg.run_dir
+    summary_path = os.path.join(run_dir, "summary.json")
+    if not os.path.exists(summary_path):
+        summary = train(cfg)
+        print(json.dumps(summary))  # the summary line `ezrobot train` prints
+        return summary
+    check_same_run(cfg, run_dir)  # every field that changes training, env_steps aside
+    with open(os.path.join(run_dir, "config.yaml")) as f:
+        saved_steps = yaml.safe_load(f).get("env_steps")
+    if saved_steps != cfg.env_steps:
+        raise ConfigError(f"run_dir {run_dir!r} holds a finished run with env_steps={saved_steps} (now "
+                          f"{cfg.env_steps}); choose another --out to run this budget")
+    with open(summary_path) as f:
+        return json.load(f)
+
+
+def parse_seeds(text: str) -> List[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; UsageError on anything else or an empty list."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s]
+    except ValueError:
+        raise UsageError(f"--seeds {text!r} must be comma-separated integers") from None
+    if not seeds:
+        raise UsageError("--seeds must name at least one seed")
+    return seeds
 
 
 def train(cfg: Config) -> Dict[str, Any]:

@@ -17,8 +17,8 @@ MAX_LINES = 400
 # Layers from the top: a module may import only from its own layer or lower ones.
 LAYERS: List[Tuple[str, ...]] = [
     ("ezrobot.cli", "ezrobot.__main__", "ezrobot.commands"),
-    ("ezrobot.bench.dmc", "ezrobot.bench.update", "ezrobot.bench.memory", "ezrobot.bench.probe",
-     "ezrobot.bench.adapt", "ezrobot.bench.distributed"),
+    ("ezrobot.bench.dmc", "ezrobot.bench.atari", "ezrobot.bench.update", "ezrobot.bench.memory",
+     "ezrobot.bench.probe", "ezrobot.bench.adapt", "ezrobot.bench.distributed"),
     ("ezrobot.runs",),
     ("ezrobot.trainer", "ezrobot.distributed.trainer"),
     ("ezrobot.distributed.launch",),

@@ -17,12 +17,10 @@ import os
 from typing import Dict, List
 
 import numpy as np
-import yaml
 
 from ezrobot.bench import published
-from ezrobot.config import ConfigError
 from ezrobot.hydra_config import load_config
-from ezrobot.runs import check_same_run, train
+from ezrobot.runs import parse_seeds, train_or_reuse
 from ezrobot.usage import UsageError
 
 PRESETS = {"proprio": "dmc_proprio", "pixels": "dmc_pixels"}
@@ -54,29 +52,7 @@ def _run_one(task: str, seed: int, args: argparse.Namespace) -> Dict:
     cfg = load_config([f"experiment={experiment}", f"task=dmc/{task}", f"seed={seed}",
                        f"env_steps={args.env_steps}", f"run_dir={run_dir}", "log.progress=false",
                        *args.overrides])
-    summary_path = os.path.join(run_dir, "summary.json")
-    if os.path.exists(summary_path):
-        check_same_run(cfg, run_dir)  # every field that changes training, env_steps aside
-        with open(os.path.join(run_dir, "config.yaml")) as f:
-            saved_steps = yaml.safe_load(f).get("env_steps")
-        if saved_steps != args.env_steps:
-            raise ConfigError(f"run_dir {run_dir!r} holds a finished run with env_steps={saved_steps} (now "
-                              f"{args.env_steps}); choose another --out to run this budget")
-        with open(summary_path) as f:
-            return json.load(f)
-    summary = train(cfg)
-    print(json.dumps(summary))  # the summary line `ezrobot train` prints
-    return summary
-
-
-def _seeds(text: str) -> List[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s]
-    except ValueError:
-        raise UsageError(f"--seeds {text!r} must be comma-separated integers") from None
-    if not seeds:
-        raise UsageError("--seeds must name at least one seed")
-    return seeds
+    return train_or_reuse(cfg)
 
 
 def main(argv: List[str]) -> int:
@@ -84,7 +60,7 @@ def main(argv: List[str]) -> int:
     from ezrobot.bench import report
 
     args = _parse(argv)
-    seeds = _seeds(args.seeds)
+    seeds = parse_seeds(args.seeds)
     if args.env_steps <= 0:
         raise UsageError(f"--env-steps {args.env_steps} must be a positive number of env steps")
     tasks = [t for t in args.tasks.split(",") if t]

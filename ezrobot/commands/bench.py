@@ -1,26 +1,27 @@
-"""``ezrobot bench search|dmc|update|memory|probe|adapt|distributed [options]``: benchmarks that print JSON
-(search engine throughput, the DMC protocol, learner update cost, resident memory once the replay is full, what
-a trained agent's search knows, fine-tuning against training from scratch, distributed runs against the
-embedded trainer); each benchmark module parses its own options."""
+"""``ezrobot bench search|dmc|atari100k|update|memory|probe|adapt|distributed [options]``: benchmarks that
+print JSON (search engine throughput, the DMC and Atari 100k protocols, learner update cost, resident memory
+once the replay is full, what a trained agent's search knows, fine-tuning against training from scratch,
+distributed runs against the embedded trainer); each benchmark module parses its own options."""
 from __future__ import annotations
 
 from typing import List
 
 from ezrobot.usage import UsageError
 
-BENCHES = ("search", "dmc", "update", "memory", "probe", "adapt", "distributed")
+BENCHES = ("search", "dmc", "atari100k", "update", "memory", "probe", "adapt", "distributed")
 
 
 def main(args: List[str]) -> int:
     """Dispatch ``ezrobot bench <name> [options]``."""
     if not args or args[0] in ("-h", "--help"):
         print("usage: ezrobot bench search [--json] | ezrobot bench dmc --tasks T1,T2 --obs proprio|pixels "
-              "--env-steps N --seeds 0,1,2 [--out DIR] | ezrobot bench update [--experiment E] [--variant \"k=v ...\"] "
-              "[--json] | ezrobot bench memory [--experiment E] [--capacity N] [--minutes M] [--interval S] "
-              "[--out FILE] [--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] [--json] | "
-              "ezrobot bench adapt --pairs SRC:TGT[,...]|acceptance --seeds 0,1 --env-steps N [--adapt \"k=v ...\"] "
-              "[--out DIR] [--json] | ezrobot bench distributed [--experiment E] [--actors 1,2] [--env-steps N] "
-              "[--repeats R] [--out DIR] [--json]")
+              "--env-steps N --seeds 0,1,2 [--out DIR] | ezrobot bench atari100k --games G1,G2|all --seeds 0,1,2 "
+              "[--env-steps N] [--experiment E] [--out DIR] [--json] | ezrobot bench update [--experiment E] "
+              "[--variant \"k=v ...\"] [--json] | ezrobot bench memory [--experiment E] [--capacity N] [--minutes M] "
+              "[--interval S] [--out FILE] [--json] | ezrobot bench probe RUN_DIR [--states N] [--horizon H] "
+              "[--json] | ezrobot bench adapt --pairs SRC:TGT[,...]|acceptance --seeds 0,1 --env-steps N "
+              "[--adapt \"k=v ...\"] [--out DIR] [--json] | ezrobot bench distributed [--experiment E] "
+              "[--actors 1,2] [--env-steps N] [--repeats R] [--out DIR] [--json]")
         return 0
     name, rest = args[0], args[1:]
     if name == "search":  # each benchmark imports only what it runs (search: the engine without torch models)
@@ -29,6 +30,9 @@ def main(args: List[str]) -> int:
     if name == "dmc":
         from ezrobot.bench import dmc
         return dmc.main(rest)
+    if name == "atari100k":
+        from ezrobot.bench import atari
+        return atari.main(rest)
     if name == "update":
         from ezrobot.bench import update
         return update.main(rest)
