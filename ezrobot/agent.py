@@ -83,9 +83,9 @@ class SearchAgent:
         return search(root, recurrent, cfg, rng, train=train, temperature=temperature)
 
     def actor(self, model: torch.nn.Module, rng: np.random.Generator, *, train: bool,
-              temperature: float = 1.0) -> "Actor":
+              temperature: float = 1.0, num_simulations: Optional[int] = None) -> "Actor":
         """An ``obs -> ActOutput`` policy for self-play (``train=True``) or evaluation."""
-        return Actor(self, model, rng, train=train, temperature=temperature)
+        return Actor(self, model, rng, train=train, temperature=temperature, num_simulations=num_simulations)
 
 
 class Actor:
@@ -97,15 +97,17 @@ class Actor:
         rng: Generator of the search's noise.
         train: Training search (root noise, sampled actions) or deterministic evaluation search.
         temperature: Self-play visit temperature.
+        num_simulations: Simulations per search (None: the search settings').
     """
 
     def __init__(self, agent: SearchAgent, model: torch.nn.Module, rng: np.random.Generator, *, train: bool,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, num_simulations: Optional[int] = None):
         self.agent, self.model, self.rng = agent, model, rng
-        self.train, self.temperature = train, temperature
+        self.train, self.temperature, self.num_simulations = train, temperature, num_simulations
 
     def __call__(self, obs: np.ndarray) -> ActOutput:
         """Actions and search statistics for a batch of observations."""
-        out = self.agent.search(self.model, obs, self.rng, train=self.train, temperature=self.temperature)
+        out = self.agent.search(self.model, obs, self.rng, train=self.train, temperature=self.temperature,
+                                num_simulations=self.num_simulations)
         return ActOutput(actions=out.action, policy=out.policy, root_value=out.root_value,
                          sampled_actions=out.sampled_actions)

@@ -181,6 +181,8 @@ class EvalConfig:
     """Env steps between evaluations (one also runs at the end)."""
     episodes: int = 10
     """Episodes per evaluation (all run in parallel, deterministic search)."""
+    num_simulations: int = 0
+    """Simulations of each evaluation search (0: ``search.num_simulations``, as in training)."""
     video: bool = False
     """Save an mp4 of the first evaluation episode of each evaluation under ``<run_dir>/videos``."""
     video_camera: str = ""
@@ -244,7 +246,7 @@ _POSITIVE = (
     "eval.episodes", "eval.interval", "log.checkpoint_interval", "optim.lr", "replay.capacity",
 )
 _NON_NEGATIVE = (
-    "train.start_transitions", "train.extra_updates", "train.target_update_interval",
+    "train.start_transitions", "train.extra_updates", "eval.num_simulations", "train.target_update_interval",
     "train.selfplay_update_interval", "optim.warmup_steps", "threads", "seed", "train.consistency_start",
     "train.variance_loss_coeff", "train.variance_floor", "train.model_gradient_coeff", "train.actor_coeff",
     "train.actor_entropy_coeff",

@@ -115,7 +115,8 @@ class Evaluator:
         model.eval()
         envs = [make_env(self.cfg.task, self.cfg.env, seed=seed + i, train=False)[0] for i in range(episodes)]
         try:
-            act = self.agent.actor(model, np.random.default_rng(seed), train=False)
+            act = self.agent.actor(model, np.random.default_rng(seed), train=False,
+                                   num_simulations=self.cfg.eval.num_simulations or None)
             stats = run_episodes(envs, act, seed, self.spec.action_repeat, on_step=on_step)
         finally:
             for env in envs:
