@@ -1,5 +1,5 @@
 """Distributed runs on a local Ray instance (2 CPUs here): a CartPole run with two self-play actors that
-learns while one actor is killed with SIGKILL, then resumed with a longer budget; and a run on a two-node
+learns while one actor and the reanalyze worker are killed with SIGKILL, then resumed with a longer budget; and a run on a two-node
 ``ray.cluster_utils.Cluster``. After each: no agent step lost or counted twice (every counted step wrote
 exactly one replay position), evaluation rows in order, the replay ratio held."""
 import json
@@ -25,13 +25,13 @@ def _rows(run_dir):
         return [json.loads(line) for line in f]
 
 
-def _actor_pids():
-    """Process ids of the live self-play actors (Ray names their processes ``ray::SelfPlayWorker...``)."""
+def _role_pids(role=b"ray::SelfPlayWorker"):
+    """Process ids of the live processes of one role (Ray names them ``ray::<class>...``)."""
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read().startswith(b"ray::SelfPlayWorker"):
+                if f.read().startswith(role):
                     pids.append(int(pid))
         except OSError:
             continue
@@ -44,15 +44,17 @@ def _checkpointed(run_dir, env_steps):
 
 
 def _kill_one_actor_after(run_dir, env_steps, killed):
-    """Background: once a checkpoint or ``metrics.jsonl`` shows ``env_steps``, SIGKILL one self-play actor."""
+    """Background: once a checkpoint or ``metrics.jsonl`` shows ``env_steps``, SIGKILL one self-play actor
+    and the reanalyze worker."""
     deadline = time.time() + 600
     while time.time() < deadline:
         try:
             if any(r["env_steps"] >= env_steps for r in _rows(run_dir)) or _checkpointed(run_dir, env_steps):
-                pids = _actor_pids()
-                if pids:
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
+                pids = [_role_pids(), _role_pids(b"ray::ReanalyzeWorker")]
+                if all(pids):
+                    for role_pids in pids:
+                        os.kill(role_pids[0], signal.SIGKILL)
+                        killed.append(role_pids[0])
                     return
         except (OSError, ValueError):
             pass
@@ -70,7 +72,7 @@ def _check_counts(run_dir, budget):
     return state
 
 
-def test_a_killed_actor_is_restarted_and_a_resumed_run_continues(tmp_path):
+def test_a_killed_actor_and_reanalyze_worker_are_restarted_and_a_resumed_run_continues(tmp_path):
     run_dir = str(tmp_path / "run")
     cfg = load_config(SMALL + ["env_steps=1000", "eval.interval=500", f"run_dir={run_dir}",
                                "distributed.num_actors=2"])
@@ -79,7 +81,7 @@ def test_a_killed_actor_is_restarted_and_a_resumed_run_continues(tmp_path):
     killer.start()
     summary = train(cfg)
     killer.join(timeout=1)
-    assert killed, "no actor was killed"
+    assert len(killed) == 2, "no actor and reanalyze worker were killed"
     assert summary["env_steps"] >= 1000
     state = _check_counts(run_dir, 1000)
     rows = _rows(run_dir)
