@@ -1,7 +1,7 @@
 """Distributed runs on a local Ray instance (2 CPUs here): a CartPole run with two self-play actors that
-learns while one actor and the reanalyze worker are killed with SIGKILL, then resumed with a longer budget; and a run on a two-node
-``ray.cluster_utils.Cluster``. After each: no agent step lost or counted twice (every counted step wrote
-exactly one replay position), evaluation rows in order, the replay ratio held."""
+learns while one actor and the reanalyze worker are killed with SIGKILL, then resumed with a longer budget;
+and a run on a two-node ``ray.cluster_utils.Cluster``. After each: no agent step lost or counted twice
+(every counted step wrote exactly one replay position), evaluation rows in order, the replay ratio held."""
 import json
 import os
 import signal
@@ -43,7 +43,7 @@ def _checkpointed(run_dir, env_steps):
     return path is not None and int(os.path.basename(path).split("_")[1]) >= env_steps
 
 
-def _kill_one_actor_after(run_dir, env_steps, killed):
+def _kill_actor_and_reanalyzer_after(run_dir, env_steps, killed):
     """Background: once a checkpoint or ``metrics.jsonl`` shows ``env_steps``, SIGKILL one self-play actor
     and the reanalyze worker."""
     deadline = time.time() + 600
@@ -77,7 +77,7 @@ def test_a_killed_actor_and_reanalyze_worker_are_restarted_and_a_resumed_run_con
     cfg = load_config(SMALL + ["env_steps=1000", "eval.interval=500", f"run_dir={run_dir}",
                                "distributed.num_actors=2"])
     killed = []
-    killer = threading.Thread(target=_kill_one_actor_after, args=(run_dir, 400, killed), daemon=True)
+    killer = threading.Thread(target=_kill_actor_and_reanalyzer_after, args=(run_dir, 400, killed), daemon=True)
     killer.start()
     summary = train(cfg)
     killer.join(timeout=1)
