@@ -160,13 +160,15 @@ def test_continuous_control_smoke(smoke):
 def test_bench_probe_measures_the_search_of_a_trained_run(smoke):
     _ok(smoke["dmc"])
     code, out, err = _finish(_start(["bench", "probe", str(smoke["dmc_dir"]), "--states", "2", "--horizon", "3",
-                                     "--json"], smoke["root"]))
+                                     "--stochastic-rollouts", "2", "--json"], smoke["root"]))
     assert code == 0, err[-3000:]
     result = json.loads(out)
     assert result["task"] == "dmc/cartpole-swingup" and result["states"] == 2 and len(result["per_state"]) == 2
     for row in result["per_state"]:
         assert row["mc_gain_best"] >= row["mc_gain_chosen"] - 1e-9  # the best candidate is at least the chosen
         assert row["mc_std"] >= 0 and row["search_q_std"] >= 0 and row["latent_error_ratio"] > 0
+        assert row["model_q_std"] >= 0 and row["real_next_q_std"] >= 0 and row["mc_stoch_std"] >= 0
+        assert -1.0 <= row["spearman_mc_stoch_mc"] <= 1.0 or np.isnan(row["spearman_mc_stoch_mc"])
         assert 0.0 <= row["projection_top1"] <= 1.0
         for key in ("spearman_search_mc", "spearman_model_mc", "spearman_real_next_mc"):
             assert np.isnan(row[key]) or -1.0 <= row[key] <= 1.0, key

@@ -15,7 +15,9 @@ back into the state, the candidate is applied, and the policy mean is followed f
 - ``latent_error_ratio``: mean ||g(s, a) − h(o')|| of the predicted next latents over the mean pairwise
   distance of the real next latents (above 1: the dynamics error is larger than what separates candidates);
 - ``mc_gain_chosen`` / ``mc_gain_best``: Monte-Carlo Q of the search's choice / of the best candidate
-  minus that of the policy mean; ``mc_std`` and ``search_q_std``: the spread of each Q over the candidates;
+  minus that of the policy mean; ``mc_std``, ``search_q_std``, ``model_q_std`` and ``real_next_q_std``: the
+  spread of each Q over the candidates (a Q that ranks badly with a spread far below ``mc_std`` is blind to
+  the action; one with a comparable spread is noisy);
 - ``value_return_corr``: correlation of the root value with the realised discounted return-to-go along the
   episode (its last ``--horizon`` steps left out), with the two means;
 - ``projection_cos_states``: mean cosine between the SimSiam projections of the probed states (near 1: the
@@ -26,6 +28,14 @@ back into the state, the candidate is applied, and the policy mean is followed f
   chosen action a*, over ``--repeats`` training searches per state (1 when a* is distributed as the policy;
   above 1 the policy target −log pi(a*) widens the policy, below 1 it narrows it), and ``widened_chosen``,
   the fraction of those searches whose a* is one of the root's widened samples (0 without widened samples);
+- with ``--stochastic-rollouts R`` > 0, each candidate is also followed by R rollouts that sample the policy
+  (tanh Gaussian, the policy's own sigma) instead of its mean, and averaged (``mc_stoch``): the candidate's
+  value under the policy the value function is trained for. ``mc_stoch_std`` is their spread,
+  ``mc_stoch_sem`` the standard error of one candidate's mean (sampling noise; R >= 2) and
+  ``mc_stoch_signal`` = sqrt(max(0, spread² − sem²)) the spread left once that noise is taken out,
+  ``spearman_mc_stoch_mc`` the agreement of the two Monte-Carlo rankings (low: the deterministic ranking is
+  a property of one path, not of the candidates), and ``spearman_{search,model,real_next}_mc_stoch`` rank
+  the agent's Qs against it;
 - ``widened_mc_gap`` / ``widened_search_gap``: mean Monte-Carlo Q / completed search Q of the root's samples
   from the policy minus that of its widened samples (NaN without widened samples): whether the wider
   actions are truly worse, and whether the search sees it.
@@ -53,10 +63,14 @@ def _parse(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=60, help="agent steps of each Monte-Carlo rollout")
     p.add_argument("--seed", type=int, default=123, help="reset seed of the episode and seed of the searches")
     p.add_argument("--repeats", type=int, default=16, help="training searches per state for target_spread")
+    p.add_argument("--stochastic-rollouts", type=int, default=0,
+                   help="rollouts per candidate that sample the policy (0: none)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     if args.states < 1 or args.horizon < 1 or args.repeats < 1:
         p.error(f"--states={args.states}, --horizon={args.horizon} and --repeats={args.repeats} must be >= 1")
+    if args.stochastic_rollouts < 0:
+        p.error(f"--stochastic-rollouts={args.stochastic_rollouts} must be >= 0")
     return args
 
 
@@ -79,7 +93,18 @@ def _policy_mean(model, obs: np.ndarray):
     return torch.tanh(mean)[0].numpy(), float(model.value_support.logits_to_scalar(v_logits)[0])
 
 
-def _mc_q(env, state, action, model, horizon: int, discount: float) -> float:
+@torch.no_grad()
+def _policy_sample(model, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """tanh(mu + sigma * eps) [D] for one observation."""
+    _, _, pol = model.initial_inference(torch.as_tensor(obs[None], dtype=torch.float32))
+    mean, std = head_to_mean_std(pol)
+    eps = rng.standard_normal(mean.shape[-1])
+    return np.tanh(mean[0].numpy() + std[0].numpy() * eps)
+
+
+def _mc_q(env, state, action, model, horizon: int, discount: float, rng=None) -> float:
+    """Discounted return of ``action`` then ``horizon - 1`` steps of the policy mean (or, given ``rng``, of
+    actions sampled from the policy)."""
     env.restore_physics_state(state)
     total, weight = 0.0, 1.0
     for _ in range(horizon):
@@ -88,7 +113,7 @@ def _mc_q(env, state, action, model, horizon: int, discount: float) -> float:
         weight *= discount
         if terminated:
             break
-        action, _ = _policy_mean(model, obs)
+        action = _policy_mean(model, obs)[0] if rng is None else _policy_sample(model, obs, rng)
     return total
 
 
@@ -158,8 +183,24 @@ def _episode(env, model, seed: int, picks: set):
     return states, np.array(values), np.array(rewards)
 
 
+def _stochastic_rows(env, state, cands, model, horizon: int, discount: float, rollouts: int, rng,
+                     mc: np.ndarray, qs: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """The ``mc_stoch`` measures of one state (empty without rollouts)."""
+    if rollouts < 1:
+        return {}
+    runs = np.array([[_mc_q(env, state, a, model, horizon, discount, rng) for _ in range(rollouts)] for a in cands])
+    stoch = runs.mean(axis=1)
+    sem = float(np.sqrt((runs.var(axis=1, ddof=1) / rollouts).mean())) if rollouts > 1 else float("nan")
+    out = {"mc_stoch_std": float(stoch.std()), "mc_stoch_sem": sem,
+           "mc_stoch_signal": float(np.sqrt(max(0.0, stoch.var() - sem ** 2))) if rollouts > 1 else float("nan"),
+           "spearman_mc_stoch_mc": _rank_corr(stoch, mc)}
+    for name, (q, mask) in qs.items():
+        out[f"spearman_{name}_mc_stoch"] = _rank_corr(q[mask], stoch[mask])
+    return out
+
+
 def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, seed: int = 123,
-          repeats: int = 16) -> Dict:
+          repeats: int = 16, stochastic_rollouts: int = 0) -> Dict:
     """Run the probe (see the module docstring) and return its numbers."""
     run = load_run(run_dir, checkpoint, device="cpu")
     cfg, parts, model = run.cfg, run.parts, run.parts.model
@@ -193,9 +234,13 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
                      "latent_error_ratio": one["latent_error_ratio"], "projection_top1": one["projection_top1"],
                      "mc_gain_chosen": float(mc[int(out.action_index[0])] - mc_mean),
                      "mc_gain_best": float(mc.max() - mc_mean), "mc_std": float(mc.std()),
-                     "search_q_std": float(q[seen].std()),
+                     "search_q_std": float(q[seen].std()), "model_q_std": float(one["q_model"].std()),
+                     "real_next_q_std": float(one["q_real"].std()),
                      "widened_mc_gap": _widened_gap(mc, widened), "widened_search_gap": _widened_gap(q, widened),
-                     **_root_targets(parts.agent, model, obs, repeats, rng)})
+                     **_root_targets(parts.agent, model, obs, repeats, rng),
+                     **_stochastic_rows(env, state, cands, model, horizon, spec.discount, stochastic_rollouts, rng,
+                                        mc, {"search": (q, seen), "model": (one["q_model"], np.ones_like(seen)),
+                                             "real_next": (one["q_real"], np.ones_like(seen))})})
         projections.append(one["projection"])
     stacked = torch.stack(projections)
     cos = _cosines(stacked, stacked)
@@ -213,7 +258,8 @@ def main(argv: List[str]) -> int:
     """Print the probe's numbers as a table (or JSON with ``--json``)."""
     args = _parse(argv)
     torch.set_num_threads(1)
-    result = probe(args.run_dir, args.checkpoint, args.states, args.horizon, args.seed, args.repeats)
+    result = probe(args.run_dir, args.checkpoint, args.states, args.horizon, args.seed, args.repeats,
+                   args.stochastic_rollouts)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
