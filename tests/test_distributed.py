@@ -25,15 +25,31 @@ def _rows(run_dir):
         return [json.loads(line) for line in f]
 
 
+def _parent(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _descends_from_this_test(pid):
+    """The process was started (through Ray's raylet) by this pytest process, not by another Ray instance on
+    the machine: a test must never kill workers of someone else's run."""
+    me = os.getpid()
+    while pid > 1:
+        if pid == me:
+            return True
+        pid = _parent(pid)
+    return False
+
+
 def _role_pids(role=b"ray::SelfPlayWorker"):
-    """Process ids of the live processes of one role (Ray names them ``ray::<class>...``)."""
+    """Process ids of this test's live processes of one role (Ray names them ``ray::<class>...``)."""
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read().startswith(role):
+                if f.read().startswith(role) and _descends_from_this_test(int(pid)):
                     pids.append(int(pid))
-        except OSError:
+        except (OSError, ValueError, IndexError):
             continue
     return pids
 
