@@ -190,9 +190,11 @@ def _stochastic_rows(env, state, cands, model, horizon: int, discount: float, ro
         return {}
     runs = np.array([[_mc_q(env, state, a, model, horizon, discount, rng) for _ in range(rollouts)] for a in cands])
     stoch = runs.mean(axis=1)
-    sem = float(np.sqrt((runs.var(axis=1, ddof=1) / rollouts).mean())) if rollouts > 1 else float("nan")
-    out = {"mc_stoch_std": float(stoch.std()), "mc_stoch_sem": sem,
-           "mc_stoch_signal": float(np.sqrt(max(0.0, stoch.var() - sem ** 2))) if rollouts > 1 else float("nan"),
+    sem = signal = float("nan")
+    if rollouts > 1:
+        sem = float(np.sqrt((runs.var(axis=1, ddof=1) / rollouts).mean()))
+        signal = float(np.sqrt(max(0.0, stoch.var() - sem ** 2)))
+    out = {"mc_stoch_std": float(stoch.std()), "mc_stoch_sem": sem, "mc_stoch_signal": signal,
            "spearman_mc_stoch_mc": _rank_corr(stoch, mc)}
     for name, (q, mask) in qs.items():
         out[f"spearman_{name}_mc_stoch"] = _rank_corr(q[mask], stoch[mask])
