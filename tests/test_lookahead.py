@@ -38,6 +38,7 @@ def _search_config(**kw) -> SearchConfig:
 
 @pytest.mark.parametrize("kw", [
     dict(sampled_gumbel_importance=True),
+    dict(sampled_gumbel_importance=False),  # EZ-V2's released root: uniform logits, widened samples
     dict(sampled_gumbel_importance=True, sampled_gumbel_noise=True),
     dict(sampled_gumbel_noise=True),
     dict(sampled_gumbel_importance=True, sampled_gumbel_noise=True, gumbel_top_m=8),
