@@ -121,6 +121,12 @@ class TrainConfig:
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
     actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
+    policy_action_clip: float = 1.0 - 1e-6
+    """Continuous actions: the policy loss clips its target actions (a* or the K samples) and the entropy
+    estimate's samples to +-this before atanh, which bounds a pre-tanh target at atanh(clip): 7.25 by
+    default, 3.80 with EZ-V2's 0.999. With uniform root logits and widened samples, a search that does not
+    rank its samples fits sigma to the widened ones, and sigma grows until the targets reach this bound.
+    Below the default, the entropy bonus brakes a saturating sigma less (see ``SquashedGaussian.entropy``)."""
     model_gradient_coeff: float = 0.0
     """Continuous actions: weight of a second policy loss, -Q(s, a) / scale, a reparameterised from the root
     policy, Q = r + γ V(g(s, a)) by the target network (not trained by it), scale the 5-95 percentile range
@@ -292,6 +298,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.actor_coeff={cfg.train.actor_coeff!r} needs the critic; set model.critic_heads "
                           "(e.g. 2) or train.actor_coeff=0")
     _validate_entropy_target(cfg)
+    if not 0.5 <= cfg.train.policy_action_clip < 1.0:
+        raise ConfigError(f"train.policy_action_clip={cfg.train.policy_action_clip!r} must be in [0.5, 1) "
+                          "(EZ-V2: 0.999; default 1 - 1e-6)")
     if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
         raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
     if not cfg.train.replay_ratio > 0:

@@ -80,17 +80,18 @@ class SquashedGaussian:
         raise ValueError(f"actions of shape {tuple(actions.shape)} do not match the policy batch "
                          f"{tuple(self.mean.shape)}: expected [*B, D] or [*B, K, D]")
 
-    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, actions: torch.Tensor, clip: float = ACTION_CLIP) -> torch.Tensor:
         """Log-density of squashed actions (tanh correction included).
 
         Args:
-            actions: ``[*B, D]`` or ``[*B, K, D]`` in [-1, 1] (clipped to +-(1 - 1e-6) before atanh).
+            actions: ``[*B, D]`` or ``[*B, K, D]`` in [-1, 1].
+            clip: The actions are clipped to +-clip before atanh (default +-(1 - 1e-6)).
 
         Returns:
             ``[*B]`` or ``[*B, K]`` float32.
         """
         mean, std = self._align(actions)
-        a = actions.float().clamp(-ACTION_CLIP, ACTION_CLIP)
+        a = actions.float().clamp(-clip, clip)
         u = torch.atanh(a)
         return self._log_prob_pre_tanh(u, mean, std)
 
@@ -121,17 +122,25 @@ class SquashedGaussian:
         with torch.no_grad():
             return self.rsample(num_samples, generator)
 
-    def entropy(self, num_samples: int = 1, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def entropy(self, num_samples: int = 1, generator: Optional[torch.Generator] = None,
+                clip: Optional[float] = None) -> torch.Tensor:
         """Monte-Carlo entropy estimate -E[log pi(a)] from reparameterised samples: ``[*B]``.
 
         The estimate is differentiable in mu and sigma; it is unbiased, and its Gaussian part is exact
-        (the samples only enter through the tanh Jacobian term and the standardised residual).
+        (the samples only enter through the tanh Jacobian term and the standardised residual). With
+        ``clip`` < ``ACTION_CLIP`` it is EZ-V2's estimate instead: -mean log pi(clip(a)) with the samples
+        clipped to +-clip (a clipped sample passes no gradient through its position): once sigma saturates
+        the tanh it falls with sigma far more slowly than the unclipped entropy, whose Jacobian term has no
+        floor, so its bonus brakes sigma far less (tests/test_policy_loss.py).
         """
         if num_samples < 1:
             raise ValueError(f"entropy num_samples={num_samples!r} must be >= 1")
         mean, std = self.mean.unsqueeze(-2), self.std.unsqueeze(-2)
         eps = self._noise(num_samples, generator)
         u = mean + std * eps
+        if clip is not None and clip < ACTION_CLIP:
+            bound = math.atanh(clip)
+            return -self._log_prob_pre_tanh(u.clamp(-bound, bound), mean, std).mean(-1)
         gaussian_entropy = (torch.log(self.std) + 0.5 + _LOG_SQRT_2PI).sum(-1)
         jacobian = _log_one_minus_tanh_sq(u).sum(-1).mean(-1)
         return gaussian_entropy + jacobian

@@ -162,13 +162,14 @@ class Learner:
         mode = self.cfg.train.policy_loss
         if mode == "auto":
             mode = "ce" if batch.sampled_actions.shape[-1] == 1 else "best"
+        clip = self.cfg.train.policy_action_clip
         if mode == "ce":
-            loss = losses.sampled_policy_cross_entropy(dist, batch.sampled_actions[:, k], batch.policy[:, k])
+            loss = losses.sampled_policy_cross_entropy(dist, batch.sampled_actions[:, k], batch.policy[:, k], clip)
         else:
-            loss = losses.best_action_nll(dist, batch.best_action[:, k])
+            loss = losses.best_action_nll(dist, batch.best_action[:, k], clip)
         coeff = self.entropy_coeff()
         if coeff > 0:
-            loss = loss - coeff * dist.entropy()
+            loss = loss - coeff * dist.entropy(clip=clip)
         return loss
 
     def _model_gradient_loss(self, policy: torch.Tensor, obs0: torch.Tensor) -> torch.Tensor:

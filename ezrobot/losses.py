@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ezrobot.distributions import SquashedGaussian
+from ezrobot.distributions import ACTION_CLIP, SquashedGaussian
 
 
 def cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -29,13 +29,14 @@ def cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Ten
 
 
 def sampled_policy_cross_entropy(dist: SquashedGaussian, sampled_actions: torch.Tensor,
-                                 target_probs: torch.Tensor) -> torch.Tensor:
+                                 target_probs: torch.Tensor, clip: float = ACTION_CLIP) -> torch.Tensor:
     """Continuous policy loss over the searched samples: -sum_k target_k log pi(a_k).
 
     Args:
         dist: The predicted policy (batch ``[B]``, dimension D).
         sampled_actions: ``[B, K, D]`` the actions the search target refers to.
         target_probs: ``[B, K]`` search target weights (normalised visits or the improved policy).
+        clip: The actions are clipped to +-clip before atanh (``train.policy_action_clip``).
 
     Returns:
         ``[B]``.
@@ -43,14 +44,15 @@ def sampled_policy_cross_entropy(dist: SquashedGaussian, sampled_actions: torch.
     if sampled_actions.dim() != 3 or target_probs.shape != sampled_actions.shape[:2]:
         raise ValueError(f"expected sampled_actions [B, K, D] and target_probs [B, K], got "
                          f"{tuple(sampled_actions.shape)} and {tuple(target_probs.shape)}")
-    return -(target_probs.float() * dist.log_prob(sampled_actions)).sum(-1)
+    return -(target_probs.float() * dist.log_prob(sampled_actions, clip)).sum(-1)
 
 
-def best_action_nll(dist: SquashedGaussian, best_action: torch.Tensor) -> torch.Tensor:
-    """EZ-V2 multi-dimensional policy loss: -log pi(a*) of the search's chosen action ``[B, D]`` -> ``[B]``."""
+def best_action_nll(dist: SquashedGaussian, best_action: torch.Tensor, clip: float = ACTION_CLIP) -> torch.Tensor:
+    """EZ-V2 multi-dimensional policy loss: -log pi(a*) of the search's chosen action ``[B, D]`` -> ``[B]``,
+    a* clipped to +-clip before atanh (``train.policy_action_clip``; EZ-V2: 0.999)."""
     if best_action.dim() != 2:
         raise ValueError(f"best_action must be [B, D], got {tuple(best_action.shape)}")
-    return -dist.log_prob(best_action)
+    return -dist.log_prob(best_action, clip)
 
 
 def entropy_bonus(dist: SquashedGaussian, coeff: float, num_samples: int = 1,

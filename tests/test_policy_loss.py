@@ -36,3 +36,45 @@ def test_best_action_nll_gradient_moves_the_mean_towards_the_action_in_every_dim
     grad_mean = head.grad[0, :3]
     assert grad_mean[0] < 0 and grad_mean[1] > 0  # descent raises mu_0 and lowers mu_1
     assert abs(grad_mean[2].item()) < 1e-6  # already at the action's pre-tanh value
+
+
+def test_policy_action_clip_bounds_a_saturated_target_by_hand():
+    """``train.policy_action_clip``: a* = +-1 is scored as +-clip; EZ-V2's 0.999 puts its pre-tanh target at
+    atanh(0.999) = 3.80 where the default 1 - 1e-6 puts it at 7.25."""
+    mean, std = [0.0, 1.0], [2.0, 3.0]
+    dist = SquashedGaussian(torch.tensor([mean]), torch.tensor([std]))
+    action = torch.tensor([[1.0, -1.0]])
+    got = losses.best_action_nll(dist, action, clip=0.999).item()
+    assert abs(got - _hand_nll(mean, std, [0.999, -0.999])) < 1e-3
+    # A saturated target widens sigma (mu = 0, sigma = softplus(1) + 0.1 = 1.41), by a gradient of
+    # -(z^2 - 1) / sigma * dsigma/dx with z = atanh(clip) / sigma: 4 times larger at the default clip.
+    widen = {}
+    for clip in (0.999, 1.0 - 1e-6):
+        head = torch.tensor([[0.0, 0.0]], requires_grad=True)  # D = 1
+        losses.best_action_nll(SquashedGaussian.from_head(head), torch.tensor([[1.0]]), clip=clip).sum().backward()
+        widen[clip] = -head.grad[0, 1].item()
+        sigma = math.log1p(math.e) + 0.1
+        z = math.atanh(clip) / sigma
+        assert abs(widen[clip] - (z * z - 1.0) / sigma * (1.0 / (1.0 + math.exp(-1.0)))) < 1e-2 * widen[clip]
+    assert widen[1.0 - 1e-6] > 3.0 * widen[0.999] > 0
+
+
+def test_clipped_entropy_brakes_sigma_less_once_it_saturates_the_tanh():
+    """EZ-V2's entropy estimate (samples clipped to +-0.999) against the unclipped squashed entropy: the same
+    inside the tanh's linear range; past saturation the bonus's pull on sigma is far weaker, because the
+    clipped samples' Jacobian term stops at log(1 - 0.999^2) per dimension."""
+    grads = {}
+    for s in (1.0, 6.0):
+        for clip in (None, 0.999):
+            std = torch.full((1, 1), s, requires_grad=True)
+            entropy = SquashedGaussian(torch.zeros(1, 1), std).entropy(20000, torch.Generator().manual_seed(0), clip)
+            entropy.sum().backward()
+            grads[s, clip] = std.grad.item()
+    assert abs(grads[1.0, 0.999] - grads[1.0, None]) < 0.05
+    assert grads[6.0, None] < 0 and grads[6.0, 0.999] < 0  # past saturation both estimates fall with sigma
+    assert abs(grads[6.0, 0.999]) < 0.2 * abs(grads[6.0, None])
+    # Without a clip below the default the estimate is the unclipped one.
+    same = SquashedGaussian(torch.zeros(1, 1), torch.ones(1, 1))
+    a = same.entropy(64, torch.Generator().manual_seed(1))
+    b = same.entropy(64, torch.Generator().manual_seed(1), clip=1.0 - 1e-6)
+    assert torch.equal(a, b)
