@@ -178,6 +178,35 @@ def test_bench_probe_measures_the_search_of_a_trained_run(smoke):
             assert np.isnan(row[key]) or np.isfinite(row[key]), key
     assert -1.0 <= result["projection_cos_states"] <= 1.0 + 1e-6
     assert 0 < result["episode_return"] <= 50 * 2 * 4  # 50 agent steps, repeat <= 8 in cartpole-swingup
+    assert 0.0 <= result["policy_mean_abs"] <= 5.0 and result["policy_std"] >= 0.1
+    assert 0.0 <= result["policy_saturation"] <= 1.0
+
+
+def test_probe_policy_shape_by_hand():
+    """Two observations, 1-D: mu = 5 tanh(x / 5) and sigma = softplus(x + 1) + 0.1 from the head; the expected
+    fraction beyond |a| > 0.99 is P(|u| > atanh 0.99) under N(mu, sigma), by math.erf."""
+    import math
+
+    import torch
+
+    from ezrobot.bench.probe import _policy_shape
+
+    heads = torch.tensor([[0.0, -1.0], [10.0, 0.5]])
+
+    class Model:
+        def initial_inference(self, obs):
+            return None, None, heads
+
+    out = _policy_shape(Model(), np.zeros((2, 3)))
+    mus = [5 * math.tanh(x / 5) for x in (0.0, 10.0)]
+    sigmas = [math.log1p(math.exp(x + 1.0)) + 0.1 for x in (-1.0, 0.5)]
+    b = math.atanh(0.99)
+    phi = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))  # noqa: E731
+    beyond = [phi((-b - m) / s) + 1 - phi((b - m) / s) for m, s in zip(mus, sigmas)]
+    assert abs(out["policy_mean_abs"] - sum(abs(m) for m in mus) / 2) < 1e-6
+    assert abs(out["policy_std"] - sum(sigmas) / 2) < 1e-6
+    assert abs(out["policy_saturation"] - sum(beyond) / 2) < 1e-6
+    assert 0.85 < beyond[1] and beyond[0] < 0.2  # mu = 4.82 (sigma 1.8) is mostly bang-bang, mu = 0 (0.8) is not
 
 
 def test_probe_widened_gap_is_the_policy_samples_mean_minus_the_widened_mean():

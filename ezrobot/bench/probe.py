@@ -36,6 +36,9 @@ back into the state, the candidate is applied, and the policy mean is followed f
   ``spearman_mc_stoch_mc`` the agreement of the two Monte-Carlo rankings (low: the deterministic ranking is
   a property of one path, not of the candidates), and ``spearman_{search,model,real_next}_mc_stoch`` rank
   the agent's Qs against it;
+- ``policy_mean_abs``, ``policy_std``, ``policy_saturation``: along the probed episode, the mean |mu|
+  (pre-tanh; the head bounds it at 5), the mean sigma, and the expected fraction of action dimensions that
+  a sample from the policy puts beyond |a| > 0.99 (bang-bang control);
 - ``widened_mc_gap`` / ``widened_search_gap``: mean Monte-Carlo Q / completed search Q of the root's samples
   from the policy minus that of its widened samples (NaN without widened samples): whether the wider
   actions are truly worse, and whether the search sees it.
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Dict, List
 
 import numpy as np
@@ -52,6 +56,9 @@ import torch
 from ezrobot.distributions import ACTION_CLIP, head_to_mean_std
 from ezrobot.envs import make_env
 from ezrobot.runs import load_run
+
+SATURATED = 0.99
+"""``policy_saturation`` counts action dimensions with |a| above this."""
 
 
 def _parse(argv: List[str]) -> argparse.Namespace:
@@ -168,19 +175,36 @@ def _cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _episode(env, model, seed: int, picks: set):
-    """Play one episode with the policy mean; returns (states [(physics, obs)], values, rewards)."""
+    """Play one episode with the policy mean; returns (states [(physics, obs)], values, rewards, every obs)."""
     obs, _ = env.reset(seed=seed)
-    states, values, rewards = [], [], []
+    states, values, rewards, seen = [], [], [], []
     for t in range(env.spec.max_episode_steps):
         action, value = _policy_mean(model, obs)
         values.append(value)
+        seen.append(obs.copy())
         if t in picks:
             states.append((env.physics_state(), obs.copy()))
         obs, reward, terminated, truncated, _ = env.step(action)
         rewards.append(reward)
         if terminated or truncated:
             break
-    return states, np.array(values), np.array(rewards)
+    return states, np.array(values), np.array(rewards), np.stack(seen)
+
+
+def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+@torch.no_grad()
+def _policy_shape(model, obs: np.ndarray) -> Dict[str, float]:
+    """The policy along the episode ``obs [T, O]``: mean |mu| (pre-tanh), mean sigma, and the expected fraction
+    of action dimensions that a sample puts beyond |a| > 0.99 (bang-bang), in closed form."""
+    _, _, head = model.initial_inference(torch.as_tensor(obs, dtype=torch.float32))
+    mean, std = (x.double() for x in head_to_mean_std(head))
+    bound = math.atanh(SATURATED)
+    beyond = _normal_cdf((-bound - mean) / std) + 1.0 - _normal_cdf((bound - mean) / std)
+    return {"policy_mean_abs": float(mean.abs().mean()), "policy_std": float(std.mean()),
+            "policy_saturation": float(beyond.mean())}
 
 
 def _stochastic_rows(env, state, cands, model, horizon: int, discount: float, rollouts: int, rng,
@@ -214,7 +238,7 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
         raise ValueError(f"bench probe needs a MuJoCo task it can rewind (dmc/... or a task file); got {cfg.task!r}")
     last = max(1, spec.max_episode_steps - horizon)
     picks = set(np.linspace(min(20, last - 1), last - 1, states).astype(int).tolist())
-    visited, values, rewards = _episode(env, model, seed, picks)
+    visited, values, rewards, episode_obs = _episode(env, model, seed, picks)
     togo = np.zeros(len(rewards) + 1)
     for i in range(len(rewards) - 1, -1, -1):
         togo[i] = rewards[i] + spec.discount * togo[i + 1]
@@ -253,7 +277,7 @@ def probe(run_dir: str, checkpoint=None, states: int = 8, horizon: int = 60, see
             "value_return_corr": float(np.corrcoef(values[:n], togo[:n])[0, 1]),
             "value_mean": float(values[:n].mean()), "return_to_go_mean": float(togo[:n].mean()),
             "projection_cos_states": float(cos[pairs[0], pairs[1]].mean()) if len(projections) > 1 else float("nan"),
-            **means, "per_state": rows}
+            **_policy_shape(model, episode_obs), **means, "per_state": rows}
 
 
 def main(argv: List[str]) -> int:
