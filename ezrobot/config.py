@@ -46,9 +46,8 @@ class TrainConfig:
     td_steps: int = 5
     """n: bootstrap horizon of the value targets (the largest one when ``dynamic_td`` is on)."""
     cache_bootstrap_values: bool = True
-    """Keep the target network's value of each replay position until the target network is next refreshed
-    (or the position's observation changes), instead of recomputing it for every batch that bootstraps from
-    it: the same targets, a fraction of the forward passes."""
+    """Keep the target network's value of each replay position until that network (or the position's
+    observation) changes, instead of recomputing it per batch: the same targets, fewer forward passes."""
     dynamic_td: bool = True
     """EfficientZero off-policy correction: horizon clip(td_steps - floor(age / (0.3 T)), 1, td_steps)."""
     value_target: str = choice("td", ("td", "mixed"))
@@ -70,16 +69,14 @@ class TrainConfig:
     as many simulations as root samples give every sample one visit: a one-step look-ahead r + γ V(s')."""
     reanalyze_search: str = choice("tree", ("tree", "one_step", "critic"))
     """How reanalysis recomputes policy targets. ``tree``: the numba search (``reanalyze_simulations``
-    each). ``one_step``: continuous Gumbel search only; the same targets as a tree search that gives each
-    considered root sample one simulation (r + γ V(s') for each of the K samples), computed for the whole
-    batch by one batched dynamics call in torch (``ezrobot/lookahead.py``), so that every row can be
-    reanalysed; ``reanalyze_simulations`` is not used. ``critic``: the same look-ahead with each sample's Q
-    from the target network's critic, min_i Q_i(s, a) (needs ``model.critic_heads`` > 0)."""
+    each). ``one_step`` (continuous Gumbel only): the targets of a tree search giving each considered root
+    sample one simulation (r + γ V(s')), for the batch in one dynamics call (``ezrobot/lookahead.py``;
+    ``reanalyze_simulations`` unused). ``critic``: the same with each sample's Q from the target network's
+    critic, min_i Q_i(s, a) (needs ``model.critic_heads`` > 0)."""
     policy_from_reanalysis_only: bool = False
-    """Train the policy only on targets from this update's reanalysis searches: the rows past
-    ``reanalyze_ratio`` keep their value and model losses but get no policy loss. Off: those rows train on
-    the targets stored by self-play. A stored continuous target is the action self-play executed, so the
-    policy loss there clones the replay's past behaviour instead of improving on the current policy."""
+    """Train the policy only on this update's reanalysis targets: rows past ``reanalyze_ratio`` get no policy
+    loss. Off: they train on the targets self-play stored (for continuous actions the executed action, so
+    the policy loss there clones the replay's past behaviour instead of improving the current policy)."""
     target_update_interval: int = 200
     """Updates between copies of the online weights into the target network."""
     selfplay_update_interval: int = 100
@@ -96,9 +93,8 @@ class TrainConfig:
     """lambda_c: weight of the SimSiam temporal-consistency loss (0 disables it)."""
     consistency_target: str = choice("online", ("online", "target"))
     """Network whose stop-gradient projection of the real next observation is the consistency target:
-    ``online`` (EfficientZero) or ``target`` (the target network, a copy that lags by up to
-    ``target_update_interval`` updates, as SPR's and BYOL's target encoders: the online encoder cannot pull
-    its own targets towards a constant)."""
+    ``online`` (EfficientZero) or ``target`` (the target network, lagging by up to ``target_update_interval``
+    updates, as SPR's and BYOL's target encoders: the online encoder cannot pull its targets to a constant)."""
     consistency_space: str = choice("projection", ("projection", "latent"))
     """Where consistency compares the dynamics' prediction with the next observation: ``projection``
     (EfficientZero: negative cosine of predictor(projector(predicted latent)) and the stop-gradient projection
@@ -106,9 +102,8 @@ class TrainConfig:
     consistency_start: int = 0
     """Updates before the consistency loss is switched on (0: from the first update)."""
     variance_loss_coeff: float = 0.0
-    """Weight of a variance floor on the root latents (VICReg's variance term; 0 disables it): the mean over
-    latent entries of relu(variance_floor - std over the batch). It keeps the representation from
-    collapsing to one latent for every observation (see ``train/latent_std``)."""
+    """Weight of a variance floor on the root latents (VICReg's variance term, mean over entries of
+    relu(variance_floor - batch std); 0 disables it), against a collapse to one latent (``train/latent_std``)."""
     variance_floor: float = 0.1
     """Target standard deviation over the batch of each root latent entry (min-max latents lie in [0, 1])."""
     entropy_coeff: float = 0.0
@@ -122,11 +117,9 @@ class TrainConfig:
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
     actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
     policy_action_clip: float = 1.0 - 1e-6
-    """Continuous actions: the policy loss clips its target actions (a* or the K samples) and the entropy
-    estimate's samples to +-this before atanh, which bounds a pre-tanh target at atanh(clip): 7.25 by
-    default, 3.80 with EZ-V2's 0.999. With uniform root logits and widened samples, a search that does not
-    rank its samples fits sigma to the widened ones, and sigma grows until the targets reach this bound.
-    Below the default, the entropy bonus brakes a saturating sigma less (see ``SquashedGaussian.entropy``)."""
+    """Continuous: the policy loss's target actions and entropy samples are clipped to +-this before atanh,
+    bounding a pre-tanh target at atanh(clip) (7.25; EZ-V2's 0.999: 3.80), where sigma stops growing under
+    uniform root logits with widened samples (docs/RESULTS.md, "EZ-V2's ±0.999 action clip")."""
     model_gradient_coeff: float = 0.0
     """Continuous actions: weight of a second policy loss, -Q(s, a) / scale, a reparameterised from the root
     policy, Q = r + γ V(g(s, a)) by the target network (not trained by it), scale the 5-95 percentile range
@@ -299,8 +292,7 @@ def validate(cfg: Config) -> None:
                           "(e.g. 2) or train.actor_coeff=0")
     _validate_entropy_target(cfg)
     if not 0.5 <= cfg.train.policy_action_clip < 1.0:
-        raise ConfigError(f"train.policy_action_clip={cfg.train.policy_action_clip!r} must be in [0.5, 1) "
-                          "(EZ-V2: 0.999; default 1 - 1e-6)")
+        raise ConfigError(f"train.policy_action_clip={cfg.train.policy_action_clip!r} must be in [0.5, 1)")
     if not 0.0 <= cfg.train.reanalyze_ratio <= 1.0:
         raise ConfigError(f"train.reanalyze_ratio={cfg.train.reanalyze_ratio!r} must be in [0, 1]")
     if not cfg.train.replay_ratio > 0:
