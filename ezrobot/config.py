@@ -117,9 +117,9 @@ class TrainConfig:
     target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
     actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
     policy_action_clip: float = 1.0 - 1e-6
-    """Continuous: the policy loss's target actions and entropy samples are clipped to +-this before atanh,
-    bounding a pre-tanh target at atanh(clip) (7.25; EZ-V2's 0.999: 3.80), where sigma stops growing under
-    uniform root logits with widened samples (docs/RESULTS.md, "EZ-V2's ±0.999 action clip")."""
+    """Continuous: the policy loss's targets (and, below the default, the entropy samples) are clipped to +-this
+    before atanh, bounding a pre-tanh target at atanh(clip) (7.25; EZ-V2's 0.999: 3.80), where sigma stops
+    growing under uniform root logits with widened samples (docs/RESULTS.md, "EZ-V2's ±0.999 action clip")."""
     model_gradient_coeff: float = 0.0
     """Continuous actions: weight of a second policy loss, -Q(s, a) / scale, a reparameterised from the root
     policy, Q = r + γ V(g(s, a)) by the target network (not trained by it), scale the 5-95 percentile range
