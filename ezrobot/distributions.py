@@ -123,7 +123,7 @@ class SquashedGaussian:
             return self.rsample(num_samples, generator)
 
     def entropy(self, num_samples: int = 1, generator: Optional[torch.Generator] = None,
-                clip: Optional[float] = None) -> torch.Tensor:
+                clip: float = ACTION_CLIP) -> torch.Tensor:
         """Monte-Carlo entropy estimate -E[log pi(a)] from reparameterised samples: ``[*B]``.
 
         The estimate is differentiable in mu and sigma; it is unbiased, and its Gaussian part is exact
@@ -138,7 +138,7 @@ class SquashedGaussian:
         mean, std = self.mean.unsqueeze(-2), self.std.unsqueeze(-2)
         eps = self._noise(num_samples, generator)
         u = mean + std * eps
-        if clip is not None and clip < ACTION_CLIP:
+        if clip < ACTION_CLIP:
             bound = math.atanh(clip)
             return -self._log_prob_pre_tanh(u.clamp(-bound, bound), mean, std).mean(-1)
         gaussian_entropy = (torch.log(self.std) + 0.5 + _LOG_SQRT_2PI).sum(-1)

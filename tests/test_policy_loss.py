@@ -4,7 +4,7 @@ import math
 import torch
 
 from ezrobot import losses
-from ezrobot.distributions import SquashedGaussian
+from ezrobot.distributions import ACTION_CLIP, SquashedGaussian
 
 
 def _hand_nll(mean, std, action):
@@ -65,14 +65,14 @@ def test_clipped_entropy_brakes_sigma_less_once_it_saturates_the_tanh():
     clipped samples' Jacobian term stops at log(1 - 0.999^2) per dimension."""
     grads = {}
     for s in (1.0, 6.0):
-        for clip in (None, 0.999):
+        for clip in (ACTION_CLIP, 0.999):
             std = torch.full((1, 1), s, requires_grad=True)
             entropy = SquashedGaussian(torch.zeros(1, 1), std).entropy(20000, torch.Generator().manual_seed(0), clip)
             entropy.sum().backward()
             grads[s, clip] = std.grad.item()
-    assert abs(grads[1.0, 0.999] - grads[1.0, None]) < 0.05
-    assert grads[6.0, None] < 0 and grads[6.0, 0.999] < 0  # past saturation both estimates fall with sigma
-    assert abs(grads[6.0, 0.999]) < 0.2 * abs(grads[6.0, None])
+    assert abs(grads[1.0, 0.999] - grads[1.0, ACTION_CLIP]) < 0.05
+    assert grads[6.0, ACTION_CLIP] < 0 and grads[6.0, 0.999] < 0  # past saturation both estimates fall with sigma
+    assert abs(grads[6.0, 0.999]) < 0.2 * abs(grads[6.0, ACTION_CLIP])
     # Without a clip below the default the estimate is the unclipped one.
     same = SquashedGaussian(torch.zeros(1, 1), torch.ones(1, 1))
     a = same.entropy(64, torch.Generator().manual_seed(1))

@@ -191,10 +191,6 @@ def _episode(env, model, seed: int, picks: set):
     return states, np.array(values), np.array(rewards), np.stack(seen)
 
 
-def _normal_cdf(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
-
-
 @torch.no_grad()
 def _policy_shape(model, obs: np.ndarray) -> Dict[str, float]:
     """The policy along the episode ``obs [T, O]``: mean |mu| (pre-tanh), mean sigma, and the expected fraction
@@ -202,7 +198,7 @@ def _policy_shape(model, obs: np.ndarray) -> Dict[str, float]:
     _, _, head = model.initial_inference(torch.as_tensor(obs, dtype=torch.float32))
     mean, std = (x.double() for x in head_to_mean_std(head))
     bound = math.atanh(SATURATED)
-    beyond = _normal_cdf((-bound - mean) / std) + 1.0 - _normal_cdf((bound - mean) / std)
+    beyond = torch.special.ndtr((-bound - mean) / std) + 1.0 - torch.special.ndtr((bound - mean) / std)
     return {"policy_mean_abs": float(mean.abs().mean()), "policy_std": float(std.mean()),
             "policy_saturation": float(beyond.mean())}
 
