@@ -41,4 +41,5 @@ def test_dmc_proprio_learns_a_two_dimensional_task(tmp_path):
 
 
 POINT_MASS_THRESHOLD = 500.0
-"""point_mass-easy: 0.0 at 5k, 77.7 at 10k, 592.5 at 15k, 736.0 at 20k env steps (seed 0, 2026-12-04); random ~0."""
+"""point_mass-easy, seed 0: 374.0 at 10k and 645.9 at 20k env steps with the preset of 2026-12-07 (EZ-V2's root and
+±0.999 clip; the earlier preset: 77.7 / 736.0); random ~0."""
