@@ -112,10 +112,11 @@ class TrainConfig:
     """Continuous actions: ``[start, end]`` nats per action dimension, linear over the run's updates; set,
     ``entropy_coeff`` is the start of a learnt coefficient (SAC's temperature): after each update log(coeff)
     moves by ``optim.lr`` x (target - the batch's root entropy per dimension). Empty: fixed ``entropy_coeff``."""
-    policy_loss: str = choice("auto", ("auto", "ce", "best"))
+    policy_loss: str = choice("auto", ("auto", "ce", "best", "importance"))
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
-    target), ``best`` (-log pi(a*) of the search's chosen action) or ``auto`` (EZ-V2: ``ce`` for 1-D
-    actions, else ``best``). Discrete spaces always use cross-entropy to the visit distribution."""
+    target), ``best`` (-log pi(a*) of the search's chosen action), ``auto`` (EZ-V2: ``ce`` for 1-D, else ``best``)
+    or ``importance`` (``ce`` towards softmax(log(pi/beta) + sigma(q)) whatever root logits the search acts with;
+    needs fresh look-ahead targets only). Discrete spaces always use cross-entropy to the visit distribution."""
     policy_action_clip: float = 1.0 - 1e-6
     """Continuous: the policy loss's targets (and, below the default, the entropy samples) are clipped to +-this
     before atanh, bounding a pre-tanh target at atanh(clip) (7.25; EZ-V2's 0.999: 3.80), where sigma stops
@@ -284,6 +285,10 @@ def validate(cfg: Config) -> None:
             and cfg.train.value_target != "mixed":
         raise ConfigError("train.policy_from_reanalysis_only=true with train.reanalyze_ratio=0 leaves no policy "
                           "targets; set train.reanalyze_ratio > 0")
+    if cfg.train.policy_loss == "importance" and (cfg.train.reanalyze_search == "tree"
+                                                  or not cfg.train.policy_from_reanalysis_only):
+        raise ConfigError("train.policy_loss='importance' needs fresh look-ahead targets only; set "
+                          "train.reanalyze_search=one_step and train.policy_from_reanalysis_only=true")
     if cfg.train.reanalyze_search == "critic" and cfg.model.critic_heads == 0:
         raise ConfigError("train.reanalyze_search='critic' needs the critic; set model.critic_heads (e.g. 2) or "
                           "train.reanalyze_search=one_step")
@@ -335,14 +340,12 @@ def _validate_nested(cfg: Config) -> None:
 
 
 def absolute_task(task: str) -> str:
-    """A task file path (``path/to/task.py`` that exists) made absolute, so a saved run config still finds it
-    from another directory; other task names unchanged."""
+    """An existing task file's path made absolute (a saved run config finds it from anywhere); others unchanged."""
     return os.path.abspath(task) if task.endswith(".py") and os.path.isfile(task) else task
 
 
 def default_run_dir(cfg: Config) -> str:
-    """``runs/<experiment>-<task>-s<seed>`` with the task made filesystem-safe (a task file: its name);
-    ``runs/<experiment>-<task>-from-<source run>-s<seed>`` for a run initialised from another."""
+    """``runs/<experiment>-<task>[-from-<source run>]-s<seed>``, the task (file name) made filesystem-safe."""
     name = os.path.basename(cfg.task) if cfg.task.endswith(".py") else cfg.task
     task = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace(".py", "")).strip("_")
     source = f"-from-{os.path.basename(os.path.normpath(cfg.init_from))}" if cfg.init_from else ""
@@ -350,8 +353,7 @@ def default_run_dir(cfg: Config) -> str:
 
 
 def start_transitions(cfg: Config) -> int:
-    """Agent steps before the first update: ``train.start_transitions`` (random actions), or for a run
-    initialised from another ``adapt.start_transitions`` (searched actions) unless that is -1."""
+    """Agent steps before the first update: ``adapt.start_transitions`` if initialised and >= 0, else train's."""
     if cfg.init_from and cfg.adapt.start_transitions >= 0:
         return int(cfg.adapt.start_transitions)
     return int(cfg.train.start_transitions)
@@ -384,8 +386,7 @@ def derive(cfg: Config, action_repeat: int) -> Derived:
 
 
 def visit_temperature(cfg: Config, derived: Derived, updates: int) -> float:
-    """The self-play visit temperature after ``updates`` updates (``train.visit_temperatures`` switched at
-    ``derived.temperature_steps``)."""
+    """Self-play visit temperature after ``updates`` updates (switched at ``derived.temperature_steps``)."""
     return cfg.train.visit_temperatures[sum(updates >= s for s in derived.temperature_steps)]
 
 
@@ -395,6 +396,5 @@ def linear_over_updates(start: float, end: float, updates: int, total_updates: i
 
 
 def importance_beta(cfg: Config, derived: Derived, updates: int) -> float:
-    """The importance-sampling exponent after ``updates`` updates: ``replay.beta_start`` annealed linearly to
-    ``replay.beta_end`` over the run's updates."""
+    """Importance-sampling exponent after ``updates`` updates: ``replay.beta_start`` linearly to ``beta_end``."""
     return linear_over_updates(cfg.replay.beta_start, cfg.replay.beta_end, updates, derived.total_updates)

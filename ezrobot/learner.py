@@ -163,7 +163,7 @@ class Learner:
         if mode == "auto":
             mode = "ce" if batch.sampled_actions.shape[-1] == 1 else "best"
         clip = self.cfg.train.policy_action_clip
-        if mode == "ce":
+        if mode in ("ce", "importance"):  # the targets differ, not the loss (ezrobot/lookahead.py)
             loss = losses.sampled_policy_cross_entropy(dist, batch.sampled_actions[:, k], batch.policy[:, k], clip)
         else:
             loss = losses.best_action_nll(dist, batch.best_action[:, k], clip)

@@ -19,7 +19,10 @@ For each root (row n):
    over the considered q (the tree's range: one Q per created node), floored at ``min_max_floor``, clipped
    to [0, 1]; sigma(q) = (c_visit + 1) * c_scale * q.
 5. Improved policy pi' = softmax(logits + sigma(q)); chosen action a* = argmax over the considered samples
-   of g + logits + sigma(q); search value estimate = the mean of the m returns q_k.
+   of g + logits + sigma(q); search value estimate = the mean of the m returns q_k. With
+   ``target_importance`` the returned policy is softmax(log(pi / beta) + sigma(q)) whatever the root logits
+   (Sampled MuZero's improved policy: where q says nothing it is a self-normalised importance sample of pi,
+   so a policy fitted to it keeps its sigma); a* is still the search's.
 
 With the same generator state these are the numbers the numba search returns for ``num_simulations = m``
 (tests/test_lookahead.py checks it against ``SearchAgent.search``).
@@ -101,7 +104,7 @@ def normalized_q(q: torch.Tensor, considered: torch.Tensor, floor: float) -> tor
 
 @torch.no_grad()
 def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig, discount: float,
-                    rng: np.random.Generator, critic: bool = False) -> LookaheadOutput:
+                    rng: np.random.Generator, critic: bool = False, target_importance: bool = False) -> LookaheadOutput:
     """Targets of a training-mode sampled Gumbel search with one simulation per considered root sample.
 
     Args:
@@ -113,6 +116,7 @@ def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig
             search's order.
         critic: Take each sample's Q from the model's critic, min_i Q_i(s, a_k) (``model.critic_heads``),
             instead of r + discount * V(g(s, a_k)).
+        target_importance: Return the improved policy over the log(pi / beta) logits (step 5).
     """
     latent, value_logits, head = model.initial_inference(obs)
     root_value = model.value_support.logits_to_scalar(value_logits).double()
@@ -139,6 +143,8 @@ def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig
     score = torch.where(considered, gumbel + logits + sigma, torch.full_like(sigma, -np.inf))
     chosen = score.argmax(-1)
     sve = torch.where(considered, q, torch.zeros_like(q)).sum(-1) / m
+    if target_importance:
+        logits = importance_logits(eps, w, float(cfg.widen_std_scale))
     return LookaheadOutput(
         policy=torch.softmax(logits + sigma, dim=-1).float().cpu().numpy(),
         sampled_actions=actions.cpu().numpy(),

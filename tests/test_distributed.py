@@ -105,14 +105,16 @@ def test_a_killed_actor_and_reanalyze_worker_are_restarted_and_a_resumed_run_con
     assert abs(rows[-1]["distributed/replay_ratio"] - 1.0) < 0.05
     assert state["counters"]["updates"] == round((state["counters"]["agent_steps"] - 200) * 1.0)
 
-    resumed = train(load_config(SMALL + ["env_steps=2000", "eval.interval=500", f"run_dir={run_dir}",
+    resumed = train(load_config(SMALL + ["env_steps=2500", "eval.interval=500", f"run_dir={run_dir}",
                                          "distributed.num_actors=2"]))
-    assert resumed["env_steps"] >= 2000
-    _check_counts(run_dir, 2000)
+    assert resumed["env_steps"] >= 2500
+    _check_counts(run_dir, 2500)
     rows = _rows(run_dir)
     first, second = (r["env_steps"] for r in rows[:2])  # the first run's rows, kept by the resume
     assert 500 <= first < 600 and 1000 <= second < 1100, rows
-    assert max(r["eval_return_mean"] for r in rows) >= 60, rows  # learns (random play: ~20; 88-208 measured)
+    # learns: random play scores ~20 and the untrained policy 9-10; by 2,000 env steps the best evaluation was
+    # 88-323 here but 45.5 on CI once (Ray's timing decides which weights the actors act with), hence 2,500
+    assert max(r["eval_return_mean"] for r in rows) >= 60, rows
 
 
 def test_a_two_node_cluster_runs_the_roles_on_both_nodes(tmp_path):

@@ -132,3 +132,33 @@ def test_critic_look_ahead_takes_each_sample_q_from_the_critic_minimum():
     np.testing.assert_allclose(out.action, out.sampled_actions[np.arange(B), chosen], atol=1e-6)
     plain = one_step_search(net, obs, cfg, GAMMA, np.random.default_rng(3))
     assert np.abs(plain.q_values - out.q_values).max() > 1e-3  # not the model's r + γ V(g(s, a))
+
+
+def test_importance_target_reweights_the_searched_policy_by_pi_over_beta(model):
+    """``target_importance`` (``train.policy_loss=importance``) under EZ-V2's uniform root: the same samples,
+    Q and a*, and the policy target softmax(log(pi / beta) + sigma(q)), i.e. the uniform root's pi' times
+    pi / beta, renormalised."""
+    cfg = _search_config(sampled_gumbel_importance=False)
+    obs = torch.randn(B, 9, generator=torch.Generator().manual_seed(1)) * 2.0
+    plain = one_step_search(model, obs, cfg, GAMMA, np.random.default_rng(3))
+    out = one_step_search(model, obs, cfg, GAMMA, np.random.default_rng(3), target_importance=True)
+    for name in ("sampled_actions", "action", "q_values", "sve_value"):
+        np.testing.assert_array_equal(getattr(out, name), getattr(plain, name), err_msg=name)
+    eps = np.random.default_rng(3).standard_normal((B, 16, D), dtype=np.float32)
+    ratio = np.exp(importance_logits(torch.from_numpy(eps), 12, cfg.widen_std_scale).numpy())
+    expected = plain.policy * ratio
+    np.testing.assert_allclose(out.policy, expected / expected.sum(1, keepdims=True), rtol=1e-4, atol=1e-6)
+    assert np.abs(out.policy - plain.policy).max() > 0.05
+
+
+@pytest.mark.parametrize("dim", [1, 6])
+def test_where_q_says_nothing_the_importance_target_keeps_sigma(dim):
+    """With sigma(q) = 0 the cross-entropy fit of a Gaussian to the target over the K = 16 samples (4 from
+    pi, 12 from 3 sigma) has the second moment sum_k w_k z_k^2 / D of the sample offsets z in units of sigma:
+    about 1 under the importance weights (sigma stays), (4 + 12 * 9) / 16 = 7 under uniform ones (sigma
+    grows by 2.6x per generation of targets, EZ-V2's root without the clip: docs/RESULTS.md)."""
+    eps = torch.from_numpy(np.random.default_rng(0).standard_normal((4096, 16, dim)))
+    z2 = ((eps * torch.tensor([1.0] * 4 + [3.0] * 12)[None, :, None]) ** 2).sum(-1) / dim
+    weights = torch.softmax(importance_logits(eps, 12, 3.0), dim=-1)
+    assert 0.85 < float((weights * z2).sum(-1).mean()) < 1.15
+    assert 6.0 < float(z2.mean()) < 8.0
