@@ -112,11 +112,12 @@ class TrainConfig:
     """Continuous actions: ``[start, end]`` nats per action dimension, linear over the run's updates; set,
     ``entropy_coeff`` is the start of a learnt coefficient (SAC's temperature): after each update log(coeff)
     moves by ``optim.lr`` x (target - the batch's root entropy per dimension). Empty: fixed ``entropy_coeff``."""
-    policy_loss: str = choice("auto", ("auto", "ce", "best", "importance"))
+    policy_loss: str = choice("auto", ("auto", "ce", "best", "importance", "split"))
     """Continuous policy loss: ``ce`` (cross-entropy over the K sampled actions weighted by the search
     target), ``best`` (-log pi(a*) of the search's chosen action), ``auto`` (EZ-V2: ``ce`` for 1-D, else ``best``)
     or ``importance`` (``ce`` towards softmax(log(pi/beta) + sigma(q)) whatever root logits the search acts with;
-    needs fresh look-ahead targets only). Discrete spaces always use cross-entropy to the visit distribution."""
+    ``split``: ``best`` trains mu, ``importance`` sigma; both need fresh look-ahead targets only). Discrete
+    spaces always use cross-entropy to the visit distribution."""
     policy_action_clip: float = 1.0 - 1e-6
     """Continuous: the policy loss's targets (and, below the default, the entropy samples) are clipped to +-this
     before atanh, bounding a pre-tanh target at atanh(clip) (7.25; EZ-V2's 0.999: 3.80), where sigma stops
@@ -147,8 +148,7 @@ class TrainConfig:
     augment: bool = True
     """Random shift + intensity augmentation of both consistency views (pixel observations only)."""
     bf16: bool = False
-    """bfloat16 autocast for the learner's forward passes and the target network's bootstrap values
-    (CUDA or CPU)."""
+    """bfloat16 autocast for the learner's forward passes and the target network's bootstrap values (CUDA, CPU)."""
     channels_last: bool = False
     """channels_last memory format for conv nets."""
 
@@ -285,9 +285,9 @@ def validate(cfg: Config) -> None:
             and cfg.train.value_target != "mixed":
         raise ConfigError("train.policy_from_reanalysis_only=true with train.reanalyze_ratio=0 leaves no policy "
                           "targets; set train.reanalyze_ratio > 0")
-    if cfg.train.policy_loss == "importance" and (cfg.train.reanalyze_search == "tree"
-                                                  or not cfg.train.policy_from_reanalysis_only):
-        raise ConfigError("train.policy_loss='importance' needs fresh look-ahead targets only; set "
+    if cfg.train.policy_loss in ("importance", "split") and (cfg.train.reanalyze_search == "tree"
+                                                             or not cfg.train.policy_from_reanalysis_only):
+        raise ConfigError(f"train.policy_loss={cfg.train.policy_loss!r} needs fresh look-ahead targets only; set "
                           "train.reanalyze_search=one_step and train.policy_from_reanalysis_only=true")
     if cfg.train.reanalyze_search == "critic" and cfg.model.critic_heads == 0:
         raise ConfigError("train.reanalyze_search='critic' needs the critic; set model.critic_heads (e.g. 2) or "

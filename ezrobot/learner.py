@@ -165,6 +165,9 @@ class Learner:
         clip = self.cfg.train.policy_action_clip
         if mode in ("ce", "importance"):  # the targets differ, not the loss (ezrobot/lookahead.py)
             loss = losses.sampled_policy_cross_entropy(dist, batch.sampled_actions[:, k], batch.policy[:, k], clip)
+        elif mode == "split":
+            loss = losses.split_policy_loss(dist, batch.best_action[:, k], batch.sampled_actions[:, k],
+                                            batch.policy[:, k], clip)
         else:
             loss = losses.best_action_nll(dist, batch.best_action[:, k], clip)
         coeff = self.entropy_coeff()

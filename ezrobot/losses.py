@@ -55,6 +55,18 @@ def best_action_nll(dist: SquashedGaussian, best_action: torch.Tensor, clip: flo
     return -dist.log_prob(best_action, clip)
 
 
+def split_policy_loss(dist: SquashedGaussian, best_action: torch.Tensor, sampled_actions: torch.Tensor,
+                      target_probs: torch.Tensor, clip: float = ACTION_CLIP) -> torch.Tensor:
+    """``train.policy_loss=split``: the mean follows the search's chosen action, -log pi(a*) with sigma held,
+    and sigma follows the importance-weighted target over the samples (``target_probs [B, K]``, see
+    :func:`sampled_policy_cross_entropy`) with the mean held -> ``[B]``. Where the search does not rank its
+    samples the first term has no preferred direction and the second keeps sigma."""
+    held_std = SquashedGaussian(dist.mean, dist.std.detach())
+    held_mean = SquashedGaussian(dist.mean.detach(), dist.std)
+    return (best_action_nll(held_std, best_action, clip)
+            + sampled_policy_cross_entropy(held_mean, sampled_actions, target_probs, clip))
+
+
 def entropy_bonus(dist: SquashedGaussian, coeff: float, num_samples: int = 1,
                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Loss term -coeff * H(pi) ``[B]`` (add it to the policy loss to encourage exploration).

@@ -151,7 +151,7 @@ class Reanalyzer:
             with bf16_autocast(self.device, self.cfg.train.bf16):  # as the bootstrap values
                 out = one_step_search(self.target_model, self._tensor(obs), self.cfg.search, self.agent.discount,
                                       rng, critic=self.cfg.train.reanalyze_search == "critic",
-                                      target_importance=self.cfg.train.policy_loss == "importance")
+                                      target_importance=self.cfg.train.policy_loss in ("importance", "split"))
         else:
             sims = self.cfg.train.reanalyze_simulations or None
             out = self.agent.search(self.target_model, obs, rng, train=True, num_simulations=sims)

@@ -105,6 +105,7 @@ def test_last_task_override_wins():
     ("train.policy_from_reanalysis_only=true train.reanalyze_ratio=0",
      ["train.policy_from_reanalysis_only", "reanalyze_ratio > 0"]),
     ("train.policy_loss=importance", ["train.policy_loss='importance'", "reanalyze_search=one_step"]),
+    ("train.policy_loss=split", ["train.policy_loss='split'", "reanalyze_search=one_step"]),
     ("experiment=dmc_proprio train.policy_loss=importance train.policy_from_reanalysis_only=false",
      ["train.policy_loss='importance'", "policy_from_reanalysis_only=true"]),
     ("train.batch_size=0", ["train.batch_size", "0"]),

@@ -78,3 +78,23 @@ def test_clipped_entropy_brakes_sigma_less_once_it_saturates_the_tanh():
     a = same.entropy(64, torch.Generator().manual_seed(1))
     b = same.entropy(64, torch.Generator().manual_seed(1), clip=1.0 - 1e-6)
     assert torch.equal(a, b)
+
+
+def test_split_policy_loss_moves_the_mean_by_a_star_and_sigma_by_the_importance_target():
+    """``train.policy_loss=split``: d/d mu is that of -log pi(a*) alone, d/d sigma that of the cross-entropy
+    over the samples alone, each by autograd on the two losses computed separately."""
+    torch.manual_seed(0)
+    mean = torch.randn(5, 3, requires_grad=True)
+    std = (torch.rand(5, 3) + 0.3).requires_grad_(True)
+    best = torch.tanh(torch.randn(5, 3))
+    sampled = torch.tanh(torch.randn(5, 16, 3) * 2.0)
+    probs = torch.softmax(torch.randn(5, 16), dim=-1)
+    loss = losses.split_policy_loss(SquashedGaussian(mean, std), best, sampled, probs, 0.999).sum()
+    grad_mean, grad_std = torch.autograd.grad(loss, (mean, std))
+    want_mean = torch.autograd.grad(losses.best_action_nll(SquashedGaussian(mean, std), best, 0.999).sum(), mean)[0]
+    want_std = torch.autograd.grad(
+        losses.sampled_policy_cross_entropy(SquashedGaussian(mean, std), sampled, probs, 0.999).sum(), std)[0]
+    torch.testing.assert_close(grad_mean, want_mean)
+    torch.testing.assert_close(grad_std, want_std)
+    full = losses.best_action_nll(SquashedGaussian(mean, std), best, 0.999).sum()
+    assert not torch.allclose(torch.autograd.grad(full, std)[0], grad_std)  # the a* term does not move sigma
