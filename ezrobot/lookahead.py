@@ -143,10 +143,9 @@ def one_step_search(model: torch.nn.Module, obs: torch.Tensor, cfg: SearchConfig
     score = torch.where(considered, gumbel + logits + sigma, torch.full_like(sigma, -np.inf))
     chosen = score.argmax(-1)
     sve = torch.where(considered, q, torch.zeros_like(q)).sum(-1) / m
-    if target_importance:
-        logits = importance_logits(eps, w, float(cfg.widen_std_scale))
+    target_logits = importance_logits(eps, w, float(cfg.widen_std_scale)) if target_importance else logits
     return LookaheadOutput(
-        policy=torch.softmax(logits + sigma, dim=-1).float().cpu().numpy(),
+        policy=torch.softmax(target_logits + sigma, dim=-1).float().cpu().numpy(),
         sampled_actions=actions.cpu().numpy(),
         action=actions[torch.arange(n, device=obs.device), chosen].cpu().numpy(),
         sve_value=sve.float().cpu().numpy(), q_values=completed.float().cpu().numpy())
